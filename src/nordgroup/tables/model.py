@@ -1,0 +1,182 @@
+"""The canonical, typed model of one NordDRG definition-table release.
+
+Every loader (Norwegian JSON, NDMS CSV, Excel) produces a `DrgTables`; everything downstream
+(compiling, the reference grouper, explaining) reads only this model. Values are normalised by the
+loaders, so the model never holds `15.0`, padded DRG codes or text-sorted `ord` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+from attrs import field, frozen
+
+__all__ = [
+    "NO_DAGGER",
+    "ComplicationCategory",
+    "DiagnosisKey",
+    "DiagnosisProperties",
+    "DrgInfo",
+    "DrgTables",
+    "Finding",
+    "Limit",
+    "ProcedureProperties",
+    "ReleaseInfo",
+    "Rule",
+]
+
+NO_DAGGER = ""
+#: A diagnosis as the tables key it: (code, dagger code); the dagger is "" for a plain code.
+DiagnosisKey = tuple[str, str]
+
+
+@frozen
+class Limit:
+    """An `agelim` or `dur` condition: `<N` or `>N`, compared with a whole number of days."""
+
+    op: str = field(validator=attrs.validators.in_(("<", ">")))
+    days: int
+
+    def holds(self, value: int) -> bool:
+        return value < self.days if self.op == "<" else value > self.days
+
+    def __str__(self) -> str:
+        return f"{self.op}{self.days}"
+
+
+@frozen
+class Rule:
+    """One row of `drg_logic`; empty text means "no condition" for that column."""
+
+    position: int  # 0-based place in first-match order
+    id: str  # the rule identifier as the tables give it (Norwegian `ord`, NDMS `id`)
+    drg: str
+    rtc: str
+    icd: str = ""
+    mdc: str = ""
+    dgcat: str = ""
+    pdgprop: str = ""
+    compl: str = ""
+    or_proc: str = ""
+    procpro: str = ""
+    secpro: str = ""
+    dgprop: tuple[str, ...] = ()
+    agelim: Limit | None = None
+    sex: str = ""
+    dur: Limit | None = None
+    disch: str = ""
+
+    def conditions(self) -> dict[str, str]:
+        """The filled condition columns, by their `drg_logic` names, as text."""
+        named = {
+            "icd": self.icd,
+            "mdc": self.mdc,
+            "dgcat": self.dgcat,
+            "pdgprop": self.pdgprop,
+            "compl": self.compl,
+            "or_proc": self.or_proc,
+            "procpro": self.procpro,
+            "secpro": self.secpro,
+            **{f"dgprop{i + 1}": value for i, value in enumerate(self.dgprop)},
+            "agelim": str(self.agelim) if self.agelim else "",
+            "sex": self.sex,
+            "dur": str(self.dur) if self.dur else "",
+            "disch": self.disch,
+        }
+        return {name: value for name, value in named.items() if value}
+
+
+@frozen
+class DiagnosisProperties:
+    """What `dg_feat` says of one diagnosis code or asterisk/dagger pair."""
+
+    mdc: str = ""
+    dgcat: str = ""
+    pdgprop: frozenset[str] = frozenset()
+    dgprop: frozenset[str] = frozenset()
+    sdgprop: frozenset[str] = frozenset()
+    compl: frozenset[str] = frozenset()
+    # Older Norwegian tables give a handful of diagnoses procedure properties too.
+    procpr: frozenset[str] = frozenset()
+    or_value: int = 0
+
+
+@frozen
+class ProcedureProperties:
+    """What `proc_feat` says of one procedure code."""
+
+    or_value: int = 0
+    procpr: frozenset[str] = frozenset()
+    cc: int = 0
+    dgprop: frozenset[str] = frozenset()
+
+
+@frozen
+class ComplicationCategory:
+    """A COMPL category; an inactive (`I`) one is activated by any of `activating_dgprop`."""
+
+    code: str
+    activating_dgprop: frozenset[str] = frozenset()
+
+    @property
+    def kind(self) -> str:
+        """`C`, `G` or `I`: the letter in the middle of the category code."""
+        return self.code[2:3]
+
+
+@frozen
+class DrgInfo:
+    """A DRG's MDC and name (the name may be empty: the Norwegian tables carry none)."""
+
+    drg: str
+    mdc: str
+    name: str = ""
+
+
+@frozen
+class Finding:
+    """An inconsistency found in the tables while loading; listed, never raised."""
+
+    table: str
+    kind: str
+    message: str
+    row: int | None = None
+
+
+@frozen
+class ReleaseInfo:
+    """Which release the tables are, and a hash of exactly the bytes they were read from."""
+
+    country: str
+    year: int | None
+    release: str
+    layout: str  # "nor-json", "ndms-csv" or "excel"
+    source_hash: str
+    source_files: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.country.upper()} {self.year or '?'} {self.release}".strip()
+
+
+@frozen(eq=False)
+class DrgTables:
+    """One complete release: rules in first-match order, code properties, CC and DRG tables."""
+
+    release: ReleaseInfo
+    rules: tuple[Rule, ...]
+    diagnoses: Mapping[DiagnosisKey, DiagnosisProperties]
+    procedures: Mapping[str, ProcedureProperties]
+    complication_categories: Mapping[str, ComplicationCategory]
+    # complication category -> principal diagnoses (code, dagger) it cannot complicate
+    exclusions: Mapping[str, frozenset[DiagnosisKey]]
+    drgs: Mapping[str, DrgInfo]
+    return_codes: Mapping[str, str] = field(factory=dict)
+    findings: tuple[Finding, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"<DrgTables {self.release.label}: {len(self.rules)} rules, {len(self.diagnoses)} diagnoses, "
+            f"{len(self.procedures)} procedures, {len(self.drgs)} DRGs, {len(self.findings)} findings>"
+        )
