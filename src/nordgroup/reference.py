@@ -74,7 +74,7 @@ class Features:
 
 @frozen
 class ReferenceResult:
-    drg: str
+    drg: str | None
     rtc: str
     rule: Rule | None
     features: Features
@@ -304,13 +304,20 @@ def group_episode(tables: DrgTables, episode: Episode) -> ReferenceResult:
     features = derive_features(tables, episode)
     for rule in tables.rules:
         if first_failed_condition(rule, features, episode) is None:
-            return ReferenceResult(drg=rule.drg, rtc=rule.rtc, rule=rule, features=features)
+            rtc = rule.rtc
+            if rule.icd == "-" and features.has_principal:
+                rtc = UNKNOWN_PRINCIPAL_RTC
+            return ReferenceResult(drg=rule.drg, rtc=rtc, rule=rule, features=features)
     return ReferenceResult(drg=UNGROUPABLE_DRG, rtc=UNGROUPABLE_RTC, rule=None, features=features)
 
 
 #: What an episode that no rule matches gets: never an exception, never a dropped row.
-UNGROUPABLE_DRG = ""
+UNGROUPABLE_DRG = None
 UNGROUPABLE_RTC = "NO_RULE"
+#: rtc of a rule for "no principal diagnosis" (icd `-`) matched because the written principal
+#: diagnosis is not in the tables: the official Norwegian answers give 9 ("other error") there,
+#: where the rule itself says 1 ("no principal diagnosis").
+UNKNOWN_PRINCIPAL_RTC = "9"
 
 
 def _label(written: tuple[str, str]) -> str:

@@ -1,0 +1,263 @@
+"""The Numba kernel: case features and first-match rule search over encoded episodes.
+
+The only module that imports numba. It reads arrays and scalars only (no typed dicts or lists):
+codes were turned into rows of the compiled tables by `encode.py`. `_group_range` is the serial
+worker over a slice of episodes; `group_encoded` runs one worker per chunk in parallel, each
+writing only its own rows of the output, so no two threads touch the same memory.
+
+The semantics are those of `reference.py`, which the tests prove this kernel equal to.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+
+__all__ = ["group_encoded"]
+
+# One decorator for every kernel function. cache=True keeps the compiled machine code on disk
+# (the first import in a fresh environment compiles for a few seconds); error_model="numpy"
+# drops Python's zero-division checks from the hot loop.
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+_parallel_jit = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+
+_NONE = -1
+_MIN_CHUNK = 2048  # below this a parallel launch costs more than it saves
+
+
+@_jit
+def _has_bit(words, bit):
+    return (words[bit >> 6] >> np.uint64(bit & 63)) & np.uint64(1) != np.uint64(0)
+
+
+@_jit
+def _any_common(a, b):
+    for w in range(a.shape[0]):
+        if a[w] & b[w] != np.uint64(0):
+            return True
+    return False
+
+
+@_jit
+def _limit_holds(op, limit, value, missing):
+    if op == 0:
+        return True
+    if value == missing:  # an unknown age or duration meets no limit
+        return False
+    return value < limit if op == 1 else value > limit
+
+
+@_jit
+def _group_range(
+    start, stop,
+    has_principal, sex, age, duration, discharge, dx_offsets, dx_rows, proc_offsets, proc_rows, missing,
+    key_known, key_mdc, key_dgcat, key_pdgprop, key_dgprop, key_sdgprop, key_procpr, key_or, key_compl,
+    key_excluded_from, mdc_by_sex, dgcat_by_sex, proc_or, proc_cc, proc_procpr, proc_dgprop,
+    category_level, category_inactive, category_activators, rule_icd, rule_mdc, rule_dgcat,
+    rule_pdgprop, rule_compl, rule_or, rule_procpro, rule_secpro_kind, rule_secpro, rule_dgprop,
+    rule_dgprop_negated, rule_age_op, rule_age, rule_sex, rule_dur_op, rule_dur, rule_disch,
+    out_rule, out_cc, out_mdc, out_known,
+):  # fmt: skip
+    pdgprop = np.zeros(key_pdgprop.shape[1], np.uint64)
+    dgprop = np.zeros(key_dgprop.shape[1], np.uint64)
+    procpr = np.zeros(key_procpr.shape[1], np.uint64)
+    secondary_procpr = np.zeros(key_procpr.shape[1], np.uint64)
+    excluded = np.zeros(key_compl.shape[1], np.uint64)
+    n_rules = rule_icd.shape[0]
+    for i in range(start, stop):
+        pdgprop[:] = 0
+        dgprop[:] = 0
+        procpr[:] = 0
+        secondary_procpr[:] = 0
+        excluded[:] = 0
+        s = sex[i]
+        has1 = False
+        has2 = False
+        secondary_or1 = False
+        cc = 0
+
+        # --- stage 1: features. A written diagnosis reads up to three key rows (pair, asterisk,
+        # dagger); MDC and DGCAT come from the first row that has them, sets are unions.
+        d0 = dx_offsets[i]
+        d1 = dx_offsets[i + 1]
+        mdc = _NONE
+        dgcat = _NONE
+        known = False
+        if has_principal[i]:
+            for k in range(3):
+                row = dx_rows[d0, k]
+                if row < 0:
+                    continue
+                known = known or key_known[row]
+                if mdc < 0 and key_mdc[row] >= 0:
+                    mdc = mdc_by_sex[key_mdc[row], s]
+                if dgcat < 0 and key_dgcat[row] >= 0:
+                    dgcat = dgcat_by_sex[key_dgcat[row], s]
+                pdgprop |= key_pdgprop[row]
+                excluded |= key_excluded_from[row]
+        for d in range(d0, d1):
+            for k in range(3):
+                row = dx_rows[d, k]
+                if row < 0:
+                    continue
+                dgprop |= key_dgprop[row]
+                if d == d0 + 1:  # SDGPRO: the first secondary diagnosis only
+                    dgprop |= key_sdgprop[row]
+                procpr |= key_procpr[row]
+                if key_or[row] == 1:
+                    has1 = True
+                elif key_or[row] == 2:
+                    has2 = True
+        p0 = proc_offsets[i]
+        p1 = proc_offsets[i + 1]
+        for p in range(p0, p1):
+            row = proc_rows[p]
+            if row < 0:
+                continue
+            dgprop |= proc_dgprop[row]
+            procpr |= proc_procpr[row]
+            secondary_procpr |= proc_procpr[row]
+            if proc_or[row] == 1:
+                has1 = True
+                if p > p0:
+                    secondary_or1 = True
+            elif proc_or[row] == 2:
+                has2 = True
+            if proc_cc[row] > cc:
+                cc = proc_cc[row]
+        # CC level: each complication category of each secondary diagnosis, unless inactive and
+        # not activated, or excluded by the principal diagnosis.
+        for d in range(d0 + 1, d1):
+            for k in range(3):
+                row = dx_rows[d, k]
+                if row < 0:
+                    continue
+                for w in range(key_compl.shape[1]):
+                    bits = key_compl[row, w]
+                    while bits != np.uint64(0):
+                        low = bits & (~bits + np.uint64(1))
+                        bit = w * 64 + int(np.log2(np.float64(low)))
+                        bits ^= low
+                        if category_inactive[bit] and not _any_common(category_activators[bit], dgprop):
+                            continue
+                        if excluded[w] & low != np.uint64(0):
+                            continue
+                        if category_level[bit] > cc:
+                            cc = category_level[bit]
+
+        # --- stage 2: the first rule whose every filled column holds
+        matched = _NONE
+        for r in range(n_rules):
+            c = rule_icd[r]
+            if c == 1 and not known:
+                continue
+            if c == 2 and known:
+                continue
+            if c == 3:
+                continue
+            c = rule_mdc[r]
+            if c != _NONE and c != mdc:
+                continue
+            c = rule_dgcat[r]
+            if c != _NONE and c != dgcat:
+                continue
+            c = rule_pdgprop[r]
+            if c != _NONE and (c < 0 or not _has_bit(pdgprop, c)):
+                continue
+            if cc < rule_compl[r]:
+                continue
+            c = rule_or[r]
+            if c != 0:
+                if c == 1 and not has1:
+                    continue
+                if c == 2 and not (has1 or has2):
+                    continue
+                if c == 3 and has1:
+                    continue
+                if c == 4 and (has1 or has2):
+                    continue
+                if c > 4:
+                    continue
+            c = rule_procpro[r]
+            if c != _NONE and (c < 0 or not _has_bit(procpr, c)):
+                continue
+            c = rule_secpro_kind[r]
+            if c != 0:
+                b = rule_secpro[r]
+                if c == 1 and (b < 0 or not _has_bit(secondary_procpr, b)):
+                    continue
+                if c == 2 and _has_bit(secondary_procpr, b):
+                    continue
+                if c == 3 and not secondary_or1:
+                    continue
+                if c == 4 and secondary_or1:
+                    continue
+            failed = False
+            for slot in range(4):
+                b = rule_dgprop[r, slot]
+                if b == _NONE:
+                    continue
+                present = b >= 0 and _has_bit(dgprop, b)
+                if present == rule_dgprop_negated[r, slot]:
+                    failed = True
+                    break
+            if failed:
+                continue
+            if not _limit_holds(rule_age_op[r], rule_age[r], age[i], missing):
+                continue
+            c = rule_sex[r]
+            if c != 0:
+                if c == 1 and s != 1:
+                    continue
+                if c == 2 and s != 2:
+                    continue
+                if c == 3 and (s == 1 or s == 2):
+                    continue
+                if c > 3:
+                    continue
+            if not _limit_holds(rule_dur_op[r], rule_dur[r], duration[i], missing):
+                continue
+            c = rule_disch[r]
+            if c != 0:
+                if c == 1 and discharge[i] != 1:
+                    continue
+                if c == 2 and discharge[i] == 1:
+                    continue
+                if c == 3 and discharge[i] != 3:
+                    continue
+                if c > 3:
+                    continue
+            matched = r
+            break
+        out_rule[i] = matched
+        out_cc[i] = cc
+        out_mdc[i] = mdc
+        out_known[i] = known
+
+
+@_parallel_jit
+def _group_chunks(bounds, episode_arrays, table_arrays, out_rule, out_cc, out_mdc, out_known):
+    for chunk in numba.prange(bounds.shape[0] - 1):
+        _group_range(bounds[chunk], bounds[chunk + 1], *episode_arrays, *table_arrays, out_rule, out_cc, out_mdc, out_known)
+
+
+def group_encoded(episode_arrays: tuple, table_arrays: tuple, n: int, *, parallel: bool = True):
+    """Group `n` encoded episodes; returns (rule row or -1, CC level, principal MDC id, principal known)."""
+    out_rule = np.empty(n, np.int32)
+    out_cc = np.empty(n, np.int8)
+    out_mdc = np.empty(n, np.int16)
+    out_known = np.empty(n, np.bool_)
+    threads = numba.get_num_threads() if parallel else 1
+    chunks = max(1, min(threads * 8, n // _MIN_CHUNK))
+    bounds = np.linspace(0, n, chunks + 1).astype(np.int64)
+    if chunks == 1:
+        _group_range(0, n, *episode_arrays, *table_arrays, out_rule, out_cc, out_mdc, out_known)
+    else:
+        _group_chunks(bounds, episode_arrays, table_arrays, out_rule, out_cc, out_mdc, out_known)
+    return out_rule, out_cc, out_mdc, out_known
+
+
+def thread_count() -> int:
+    return int(os.environ.get("NUMBA_NUM_THREADS", numba.get_num_threads()))

@@ -1,0 +1,326 @@
+"""Compiling `DrgTables` into the flat integer arrays the Numba kernel reads, with a disk cache.
+
+Text never reaches the kernel: every property value gets an integer id (MDC, DGCAT) or a bit in a
+bitset (PDGPROP, DGPROP/SDGPRO, PROCPR, complication categories), every code a row in a property
+array, and every rule a row of small integers. Values a rule names but no code carries compile
+to "never holds" (`NEVER`), so the kernel needs no special case for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+from attrs import frozen
+
+from nordgroup.tables.model import NO_DAGGER, DrgTables, Limit
+
+__all__ = ["NEVER", "CompiledTables", "compile_tables"]
+
+NONE, NEVER = -1, -2  # "no condition" and "a condition no episode can meet"
+OR_CONDITIONS = {"S": 1, "P": 2, "N": 3, "Z": 4}
+SEX_CONDITIONS = {"M": 1, "F": 2, "-": 3}
+DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
+ICD_CONDITIONS = {"+": 1, "-": 2}
+LIMIT_OPS = {"<": 1, ">": 2}
+SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
+_CACHE_VERSION = "1"
+
+
+@frozen(eq=False)
+class CompiledTables:
+    """Read-only arrays for the kernel, and the code → row maps the encoder needs."""
+
+    source_hash: str
+    diagnosis_index: dict[tuple[str, str], int]  # (code, dagger) -> row of the key_* arrays
+    procedure_index: dict[str, int]
+    mdc_values: list[str]
+    dgcat_values: list[str]
+    dgprop_values: list[str]
+    categories: list[str]
+    # diagnosis keys
+    key_known: np.ndarray  # bool [keys]: the tables list it (False: only an exclusion names it)
+    key_mdc: np.ndarray  # int16 [keys]
+    key_dgcat: np.ndarray  # int16 [keys]
+    key_pdgprop: np.ndarray  # uint64 [keys, words]
+    key_dgprop: np.ndarray  # uint64 [keys, words]
+    key_sdgprop: np.ndarray  # uint64 [keys, words]
+    key_procpr: np.ndarray  # uint64 [keys, words]
+    key_or: np.ndarray  # int8 [keys]
+    key_compl: np.ndarray  # uint64 [keys, category words]
+    key_excluded_from: np.ndarray  # uint64 [keys, category words]: categories that cannot complicate it
+    # sex recoding of MDC and DGCAT ids: [id, sex] with sex 0 unknown, 1 male, 2 female
+    mdc_by_sex: np.ndarray
+    dgcat_by_sex: np.ndarray
+    # procedures
+    proc_or: np.ndarray
+    proc_cc: np.ndarray
+    proc_procpr: np.ndarray
+    proc_dgprop: np.ndarray
+    # complication categories
+    category_level: np.ndarray  # int8: 1 for C and I, 2 for G
+    category_inactive: np.ndarray  # bool
+    category_activators: np.ndarray  # uint64 [categories, dgprop words]
+    # rules, in first-match order
+    rule_icd: np.ndarray
+    rule_mdc: np.ndarray
+    rule_dgcat: np.ndarray
+    rule_pdgprop: np.ndarray
+    rule_compl: np.ndarray
+    rule_or: np.ndarray
+    rule_procpro: np.ndarray
+    rule_secpro_kind: np.ndarray
+    rule_secpro: np.ndarray
+    rule_dgprop: np.ndarray  # int16 [rules, 4]
+    rule_dgprop_negated: np.ndarray  # bool [rules, 4]
+    rule_age_op: np.ndarray
+    rule_age: np.ndarray
+    rule_sex: np.ndarray
+    rule_dur_op: np.ndarray
+    rule_dur: np.ndarray
+    rule_disch: np.ndarray
+
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """The arrays, in the order the kernel takes them."""
+        return tuple(getattr(self, name) for name in KERNEL_ARRAYS)
+
+
+KERNEL_ARRAYS = (
+    "key_known", "key_mdc", "key_dgcat", "key_pdgprop", "key_dgprop", "key_sdgprop", "key_procpr", "key_or", "key_compl",
+    "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "proc_or", "proc_cc", "proc_procpr", "proc_dgprop",
+    "category_level", "category_inactive", "category_activators", "rule_icd", "rule_mdc", "rule_dgcat",
+    "rule_pdgprop", "rule_compl", "rule_or", "rule_procpro", "rule_secpro_kind", "rule_secpro", "rule_dgprop",
+    "rule_dgprop_negated", "rule_age_op", "rule_age", "rule_sex", "rule_dur_op", "rule_dur", "rule_disch",
+)  # fmt: skip
+
+
+def _words(count: int) -> int:
+    return max(1, (count + 63) // 64)
+
+
+class _Vocabulary:
+    """Text values to consecutive ids."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def add(self, value: str) -> int:
+        return self.ids.setdefault(value, len(self.ids))
+
+    def get(self, value: str) -> int:
+        return self.ids.get(value, NEVER) if value else NONE
+
+    def values(self) -> list[str]:
+        return list(self.ids)
+
+
+def _bits(rows: int, words: int) -> np.ndarray:
+    return np.zeros((rows, words), dtype=np.uint64)
+
+
+def _set(bits: np.ndarray, row: int, bit: int) -> None:
+    bits[row, bit >> 6] |= np.uint64(1) << np.uint64(bit & 63)
+
+
+def compile_tables(tables: DrgTables, *, cache_dir: str | os.PathLike[str] | None = None) -> CompiledTables:
+    """Compile `tables`; with `cache_dir`, reuse (or store) the result keyed by the source hash."""
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"{_cache_key(tables)}.pickle"
+        if path.exists():
+            with path.open("rb") as stream:
+                return pickle.load(stream)
+    compiled = _compile(tables)
+    if cache_dir is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        with temporary.open("wb") as stream:
+            pickle.dump(compiled, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        temporary.replace(path)  # atomic: a reader never sees half a file
+    return compiled
+
+
+def _cache_key(tables: DrgTables) -> str:
+    return hashlib.sha256(f"{_CACHE_VERSION}:{tables.release.source_hash}".encode()).hexdigest()[:32]
+
+
+def _recoded(value: str, prefix: str) -> str:
+    return prefix + value[2:] if value.startswith("98") else value
+
+
+def _compile(tables: DrgTables) -> CompiledTables:
+    mdc, dgcat, pdgprop, dgprop, procpr = (_Vocabulary() for _ in range(5))
+    categories = _Vocabulary()
+    for props in tables.diagnoses.values():
+        for value in (props.mdc, _recoded(props.mdc, "12"), _recoded(props.mdc, "13")):
+            if value:
+                mdc.add(value)
+        for value in (props.dgcat, _recoded(props.dgcat, "12"), _recoded(props.dgcat, "13")):
+            if value:
+                dgcat.add(value)
+        for value in props.pdgprop:
+            pdgprop.add(value)
+        for value in props.dgprop | props.sdgprop:
+            dgprop.add(value)
+        for value in props.procpr:
+            procpr.add(value)
+        for value in props.compl:
+            categories.add(value)
+    for props in tables.procedures.values():
+        for value in props.procpr:
+            procpr.add(value)
+        for value in props.dgprop:
+            dgprop.add(value)
+    for category in tables.complication_categories.values():
+        categories.add(category.code)
+        for value in category.activating_dgprop:
+            dgprop.add(value)
+
+    for category in tables.exclusions:
+        categories.add(category)
+    # Excluded principals without properties of their own still need a row to carry the exclusion.
+    keys = list(dict.fromkeys([*tables.diagnoses, *(key for keys in tables.exclusions.values() for key in keys)]))
+    diagnosis_index = {key: row for row, key in enumerate(keys)}
+    n_keys = len(keys)
+    pw, dw, rw, cw = (_words(len(v.ids)) for v in (pdgprop, dgprop, procpr, categories))
+    key_known = np.array([key in tables.diagnoses for key in keys], np.bool_)
+    key_mdc = np.full(n_keys, NONE, np.int16)
+    key_dgcat = np.full(n_keys, NONE, np.int16)
+    key_pdgprop, key_dgprop, key_sdgprop = _bits(n_keys, pw), _bits(n_keys, dw), _bits(n_keys, dw)
+    key_procpr, key_compl, key_excluded_from = _bits(n_keys, rw), _bits(n_keys, cw), _bits(n_keys, cw)
+    key_or = np.zeros(n_keys, np.int8)
+    for row, key in enumerate(keys[: len(tables.diagnoses)]):
+        props = tables.diagnoses[key]
+        key_mdc[row] = mdc.get(props.mdc)
+        key_dgcat[row] = dgcat.get(props.dgcat)
+        key_or[row] = props.or_value
+        for value in props.pdgprop:
+            _set(key_pdgprop, row, pdgprop.ids[value])
+        for value in props.dgprop:
+            _set(key_dgprop, row, dgprop.ids[value])
+        for value in props.sdgprop:
+            _set(key_sdgprop, row, dgprop.ids[value])
+        for value in props.procpr:
+            _set(key_procpr, row, procpr.ids[value])
+        for value in props.compl:
+            _set(key_compl, row, categories.ids[value])
+    for category, excluded in tables.exclusions.items():
+        for key in excluded:
+            _set(key_excluded_from, diagnosis_index[key], categories.ids[category])
+
+    mdc_by_sex = np.array([[mdc.ids[v], mdc.ids[_recoded(v, "12")], mdc.ids[_recoded(v, "13")]] for v in mdc.values()] or np.zeros((0, 3)), np.int16).reshape(-1, 3)
+    dgcat_by_sex = np.array([[dgcat.ids[v], dgcat.ids[_recoded(v, "12")], dgcat.ids[_recoded(v, "13")]] for v in dgcat.values()] or np.zeros((0, 3)), np.int16).reshape(-1, 3)
+
+    procedures = list(tables.procedures)
+    procedure_index = {code: row for row, code in enumerate(procedures)}
+    proc_or = np.zeros(len(procedures), np.int8)
+    proc_cc = np.zeros(len(procedures), np.int8)
+    proc_procpr, proc_dgprop = _bits(len(procedures), rw), _bits(len(procedures), dw)
+    for row, code in enumerate(procedures):
+        props = tables.procedures[code]
+        proc_or[row], proc_cc[row] = props.or_value, props.cc
+        for value in props.procpr:
+            _set(proc_procpr, row, procpr.ids[value])
+        for value in props.dgprop:
+            _set(proc_dgprop, row, dgprop.ids[value])
+
+    category_codes = categories.values()
+    category_level = np.array([2 if code[2:3] == "G" else 1 for code in category_codes] or [1], np.int8)
+    category_inactive = np.array([code[2:3] == "I" for code in category_codes] or [False], np.bool_)
+    category_activators = _bits(max(1, len(category_codes)), dw)
+    for row, code in enumerate(category_codes):
+        category = tables.complication_categories.get(code)
+        for value in category.activating_dgprop if category else ():
+            _set(category_activators, row, dgprop.ids[value])
+
+    rules = tables.rules
+    n = len(rules)
+
+    def column(values, dtype=np.int16) -> np.ndarray:
+        return np.array(list(values), dtype=dtype).reshape(n)
+
+    def limit(value: Limit | None) -> tuple[int, int]:
+        return (LIMIT_OPS[value.op], value.days) if value else (0, 0)
+
+    def bit_of(vocabulary: _Vocabulary, value: str) -> int:
+        return vocabulary.get(value)
+
+    rule_dgprop = np.full((n, 4), NONE, np.int16)
+    rule_dgprop_negated = np.zeros((n, 4), np.bool_)
+    secpro_kind = np.zeros(n, np.int8)
+    secpro = np.full(n, NONE, np.int16)
+    for row, rule in enumerate(rules):
+        for slot, value in enumerate(rule.dgprop[:4]):
+            negated = value.startswith("-")
+            bit = dgprop.get(value.lstrip("-"))
+            # "must not carry X" where no code carries X always holds: no condition at all
+            rule_dgprop[row, slot] = NONE if negated and bit == NEVER else bit
+            rule_dgprop_negated[row, slot] = negated
+        if rule.secpro == "+":
+            secpro_kind[row] = SECPRO_OR1
+        elif rule.secpro == "-":
+            secpro_kind[row] = SECPRO_NO_OR1
+        elif rule.secpro.startswith("-"):
+            bit = procpr.get(rule.secpro[1:])
+            if bit != NEVER:
+                secpro_kind[row], secpro[row] = SECPRO_HAS_NOT, bit
+        elif rule.secpro:
+            secpro_kind[row], secpro[row] = SECPRO_HAS, procpr.get(rule.secpro)
+
+    ages = [limit(rule.agelim) for rule in rules]
+    durations = [limit(rule.dur) for rule in rules]
+    return CompiledTables(
+        source_hash=tables.release.source_hash,
+        diagnosis_index=diagnosis_index,
+        procedure_index=procedure_index,
+        mdc_values=mdc.values(),
+        dgcat_values=dgcat.values(),
+        dgprop_values=dgprop.values(),
+        categories=category_codes,
+        key_known=key_known,
+        key_mdc=key_mdc,
+        key_dgcat=key_dgcat,
+        key_pdgprop=key_pdgprop,
+        key_dgprop=key_dgprop,
+        key_sdgprop=key_sdgprop,
+        key_procpr=key_procpr,
+        key_or=key_or,
+        key_compl=key_compl,
+        key_excluded_from=key_excluded_from,
+        mdc_by_sex=mdc_by_sex,
+        dgcat_by_sex=dgcat_by_sex,
+        proc_or=proc_or,
+        proc_cc=proc_cc,
+        proc_procpr=proc_procpr,
+        proc_dgprop=proc_dgprop,
+        category_level=category_level,
+        category_inactive=category_inactive,
+        category_activators=category_activators,
+        rule_icd=column((ICD_CONDITIONS.get(r.icd, 3) if r.icd else 0 for r in rules), np.int8),
+        rule_mdc=column(bit_of(mdc, r.mdc) for r in rules),
+        rule_dgcat=column(bit_of(dgcat, r.dgcat) for r in rules),
+        rule_pdgprop=column(bit_of(pdgprop, r.pdgprop) for r in rules),
+        rule_compl=column((int(r.compl) if r.compl.isdigit() else 9 if r.compl else 0 for r in rules), np.int8),
+        rule_or=column((OR_CONDITIONS.get(r.or_proc, 9) if r.or_proc else 0 for r in rules), np.int8),
+        rule_procpro=column(bit_of(procpr, r.procpro) for r in rules),
+        rule_secpro_kind=secpro_kind,
+        rule_secpro=secpro,
+        rule_dgprop=rule_dgprop,
+        rule_dgprop_negated=rule_dgprop_negated,
+        rule_age_op=column((a[0] for a in ages), np.int8),
+        rule_age=column((a[1] for a in ages), np.int32),
+        rule_sex=column((SEX_CONDITIONS.get(r.sex, 9) if r.sex else 0 for r in rules), np.int8),
+        rule_dur_op=column((d[0] for d in durations), np.int8),
+        rule_dur=column((d[1] for d in durations), np.int32),
+        rule_disch=column((DISCHARGE_CONDITIONS.get(r.disch, 9) if r.disch else 0 for r in rules), np.int8),
+    )
+
+
+def diagnosis_rows(compiled: CompiledTables, dagger: str, asterisk: str) -> tuple[int, int, int]:
+    """The key rows one written diagnosis reads: (pair row, asterisk or single code, dagger)."""
+    index = compiled.diagnosis_index
+    if not asterisk:
+        return NONE, index.get((dagger, NO_DAGGER), NONE), NONE
+    return index.get((asterisk, dagger), NONE), index.get((asterisk, NO_DAGGER), NONE), index.get((dagger, NO_DAGGER), NONE)

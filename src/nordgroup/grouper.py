@@ -1,0 +1,112 @@
+"""`Grouper`: the public face of grouping — validate, encode, run the kernel, wrap the result.
+
+Results are Arrow tables with one row per input row, in input order: the episode id first, then
+the caller's extra columns untouched, then `drg`, `rtc`, `rule`, `mdc` (of the DRG), `cc_level`,
+`principal_mdc`, `flags` (a bit mask, see `encode.FLAG_NAMES`) and `notes` (the flags in words).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from nordgroup import _kernel
+from nordgroup.compile import CompiledTables, compile_tables
+from nordgroup.encode import FLAG_NAMES, FLAG_UNKNOWN_PRINCIPAL, EncodedEpisodes, encode_episodes
+from nordgroup.episodes import CANONICAL_COLUMNS, to_canonical
+from nordgroup.reference import UNGROUPABLE_RTC, UNKNOWN_PRINCIPAL_RTC
+from nordgroup.tables.model import DrgTables
+
+__all__ = ["NO_RULE_RTC", "RESULT_COLUMNS", "Grouper", "default_cache_dir", "describe_flags"]
+
+#: rtc of an episode no rule matches (the tables end with a catch-all rule, so this is rare).
+NO_RULE_RTC = UNGROUPABLE_RTC
+RESULT_COLUMNS = ("drg", "rtc", "rule", "mdc", "cc_level", "principal_mdc", "flags", "notes")
+
+
+def default_cache_dir() -> Path:
+    """Where compiled tables are cached: `$NORDGROUP_CACHE`, else the user's cache folder."""
+    configured = os.environ.get("NORDGROUP_CACHE")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nordgroup"
+
+
+class Grouper:
+    """Groups episodes with one release of the tables.
+
+    >>> grouper = Grouper(tables)              # doctest: +SKIP
+    >>> result = grouper.group(episodes)       # doctest: +SKIP
+    """
+
+    def __init__(self, tables: DrgTables, *, cache: bool = True, compiled: CompiledTables | None = None):
+        self.tables = tables
+        self.compiled = compiled or compile_tables(tables, cache_dir=default_cache_dir() if cache else None)
+        rules = tables.rules
+        self._rule_drg = pa.array([rule.drg for rule in rules] + [None], pa.string())
+        self._rule_rtc = pa.array([rule.rtc for rule in rules] + [NO_RULE_RTC], pa.string())
+        self._rule_id = pa.array([rule.id for rule in rules] + [None], pa.string())
+        self._rule_mdc = pa.array(
+            [tables.drgs[rule.drg].mdc if rule.drg in tables.drgs else None for rule in rules] + [None], pa.string()
+        )
+        self._mdc_values = pa.array([*self.compiled.mdc_values, None], pa.string())
+        self._rule_without_principal = np.array([rule.icd == "-" for rule in rules] + [False])
+
+    def __repr__(self) -> str:
+        return f"<Grouper {self.tables.release.label}>"
+
+    def group(self, episodes: pa.Table | pa.RecordBatch, *, parallel: bool = True) -> pa.Table:
+        """Group a batch of canonical episodes (see `nordgroup.episodes`)."""
+        table = pa.Table.from_batches([episodes]) if isinstance(episodes, pa.RecordBatch) else episodes
+        table = to_canonical(table)
+        encoded = encode_episodes(table, self.compiled)
+        rule, cc, mdc, _ = _kernel.group_encoded(
+            encoded.kernel_arrays(), self.compiled.kernel_arrays(), encoded.n, parallel=parallel
+        )
+        return self._result(table, encoded, rule, cc, mdc)
+
+    def group_batches(self, batches: Iterable[pa.RecordBatch] | pa.RecordBatchReader) -> Iterator[pa.Table]:
+        """Group a stream of batches, yielding one result table per batch (memory stays bounded)."""
+        for batch in batches:
+            yield self.group(batch)
+
+    def _result(self, table: pa.Table, encoded: EncodedEpisodes, rule, cc, mdc) -> pa.Table:
+        n_rules = len(self.tables.rules)
+        take = np.where(rule < 0, n_rules, rule)
+        indices = pa.array(take)
+        rtc = self._rule_rtc.take(indices)
+        unknown_principal = ((encoded.flags & FLAG_UNKNOWN_PRINCIPAL) != 0) & self._rule_without_principal[take]
+        if unknown_principal.any():
+            rtc = pa.array(np.where(unknown_principal, UNKNOWN_PRINCIPAL_RTC, rtc.to_numpy(zero_copy_only=False)))
+        mdc_index = np.where(mdc < 0, len(self._mdc_values) - 1, mdc)
+        columns = {"episode_id": table.column("episode_id")}
+        for name in table.column_names:
+            if name not in CANONICAL_COLUMNS:
+                columns[name] = table.column(name)
+        columns.update(
+            drg=self._rule_drg.take(indices),
+            rtc=rtc,
+            rule=self._rule_id.take(indices),
+            mdc=self._rule_mdc.take(indices),
+            cc_level=pa.array(cc),
+            principal_mdc=self._mdc_values.take(pa.array(mdc_index)),
+            flags=pa.array(encoded.flags),
+            notes=_notes(encoded.flags),
+        )
+        return pa.table(columns)
+
+
+def describe_flags(flags: int) -> str:
+    """The per-row `flags` bit mask in words."""
+    return "; ".join(name for bit, name in FLAG_NAMES.items() if flags & bit)
+
+
+def _notes(flags: np.ndarray) -> pa.DictionaryArray:
+    # Few distinct flag combinations exist, so the words are built once per combination.
+    values, inverse = np.unique(flags, return_inverse=True)
+    words = pa.array([describe_flags(int(v)) or None for v in values], pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), words)
