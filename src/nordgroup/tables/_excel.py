@@ -15,7 +15,15 @@ from pathlib import Path
 
 from nordgroup.exceptions import TableFormatError
 from nordgroup.tables._build import TableBuilder
-from nordgroup.tables._ndms import NDMS_TABLES, ReleaseHints, Row, TableLayout, feed_table, release_from_name, rule_values
+from nordgroup.tables._ndms import (
+    NDMS_TABLES,
+    ReleaseHints,
+    Row,
+    TableLayout,
+    feed_table,
+    release_from_name,
+    rule_values,
+)
 
 __all__ = ["read_excel_workbook"]
 
@@ -48,7 +56,9 @@ def _norwegian_layouts() -> dict[str, TableLayout]:
             ndms["dg_feat"].add_row,
             {"code": "code_nat", "d_code": "d_code_nat"},
         ),
-        "proc_feat": TableLayout("proc", ("code", "vartype", "varval"), ndms["proc_feat"].add_row, {"code": "code_nat"}),
+        "proc_feat": TableLayout(
+            "proc", ("code", "vartype", "varval"), ndms["proc_feat"].add_row, {"code": "code_nat"}
+        ),
         "compl_name": TableLayout("complcat", ("compl", "inclprop"), ndms["compl_name"].add_row),
         "compl_excl": TableLayout(
             "complexcl",

@@ -191,9 +191,8 @@ def feed_table(
                 row=number,
                 column=None,
             )
-        raw = dict(zip(renamed, cells))
-        for name in renamed[len(cells) :]:
-            raw[name] = ""
+        # A short row (trailing empty cells dropped by the exporter) reads as empty cells.
+        raw = dict.fromkeys(renamed, "") | dict(zip(renamed, cells, strict=False))
         hints.observe(raw)
         layout.add_row(builder, number, raw, source)
 
