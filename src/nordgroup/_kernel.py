@@ -10,8 +10,6 @@ The semantics are those of `reference.py`, which the tests prove this kernel equ
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 
@@ -30,6 +28,13 @@ _MIN_CHUNK = 2048  # below this a parallel launch costs more than it saves
 @_jit
 def _has_bit(words, bit):
     return (words[bit >> 6] >> np.uint64(bit & 63)) & np.uint64(1) != np.uint64(0)
+
+
+@_jit
+def _or_into(target, source):
+    # An explicit loop: Numba would build a temporary array for `target |= source`.
+    for w in range(target.shape[0]):
+        target[w] |= source[w]
 
 
 @_jit
@@ -58,6 +63,7 @@ def _group_range(
     category_level, category_inactive, category_activators, rule_icd, rule_mdc, rule_dgcat,
     rule_pdgprop, rule_compl, rule_or, rule_procpro, rule_secpro_kind, rule_secpro, rule_dgprop,
     rule_dgprop_negated, rule_age_op, rule_age, rule_sex, rule_dur_op, rule_dur, rule_disch,
+    key_signature, signature_offsets, signature_rules,
     out_rule, out_cc, out_mdc, out_known,
 ):  # fmt: skip
     pdgprop = np.zeros(key_pdgprop.shape[1], np.uint64)
@@ -65,13 +71,12 @@ def _group_range(
     procpr = np.zeros(key_procpr.shape[1], np.uint64)
     secondary_procpr = np.zeros(key_procpr.shape[1], np.uint64)
     excluded = np.zeros(key_compl.shape[1], np.uint64)
-    n_rules = rule_icd.shape[0]
     for i in range(start, stop):
-        pdgprop[:] = 0
-        dgprop[:] = 0
-        procpr[:] = 0
-        secondary_procpr[:] = 0
-        excluded[:] = 0
+        pdgprop.fill(0)
+        dgprop.fill(0)
+        procpr.fill(0)
+        secondary_procpr.fill(0)
+        excluded.fill(0)
         s = sex[i]
         has1 = False
         has2 = False
@@ -85,7 +90,13 @@ def _group_range(
         mdc = _NONE
         dgcat = _NONE
         known = False
+        signature = 0  # no usable principal diagnosis
         if has_principal[i]:
+            single = dx_rows[d0, 0] < 0 and dx_rows[d0, 2] < 0
+            if single and dx_rows[d0, 1] >= 0:
+                signature = key_signature[dx_rows[d0, 1], s]
+            elif not single:
+                signature = 1  # a pair combines rows: read every rule
             for k in range(3):
                 row = dx_rows[d0, k]
                 if row < 0:
@@ -95,17 +106,17 @@ def _group_range(
                     mdc = mdc_by_sex[key_mdc[row], s]
                 if dgcat < 0 and key_dgcat[row] >= 0:
                     dgcat = dgcat_by_sex[key_dgcat[row], s]
-                pdgprop |= key_pdgprop[row]
-                excluded |= key_excluded_from[row]
+                _or_into(pdgprop, key_pdgprop[row])
+                _or_into(excluded, key_excluded_from[row])
         for d in range(d0, d1):
             for k in range(3):
                 row = dx_rows[d, k]
                 if row < 0:
                     continue
-                dgprop |= key_dgprop[row]
+                _or_into(dgprop, key_dgprop[row])
                 if d == d0 + 1:  # SDGPRO: the first secondary diagnosis only
-                    dgprop |= key_sdgprop[row]
-                procpr |= key_procpr[row]
+                    _or_into(dgprop, key_sdgprop[row])
+                _or_into(procpr, key_procpr[row])
                 if key_or[row] == 1:
                     has1 = True
                 elif key_or[row] == 2:
@@ -116,9 +127,9 @@ def _group_range(
             row = proc_rows[p]
             if row < 0:
                 continue
-            dgprop |= proc_dgprop[row]
-            procpr |= proc_procpr[row]
-            secondary_procpr |= proc_procpr[row]
+            _or_into(dgprop, proc_dgprop[row])
+            _or_into(procpr, proc_procpr[row])
+            _or_into(secondary_procpr, proc_procpr[row])
             if proc_or[row] == 1:
                 has1 = True
                 if p > p0:
@@ -149,7 +160,8 @@ def _group_range(
 
         # --- stage 2: the first rule whose every filled column holds
         matched = _NONE
-        for r in range(n_rules):
+        for candidate in range(signature_offsets[signature], signature_offsets[signature + 1]):
+            r = signature_rules[candidate]
             c = rule_icd[r]
             if c == 1 and not known:
                 continue
@@ -257,7 +269,3 @@ def group_encoded(episode_arrays: tuple, table_arrays: tuple, n: int, *, paralle
     else:
         _group_chunks(bounds, episode_arrays, table_arrays, out_rule, out_cc, out_mdc, out_known)
     return out_rule, out_cc, out_mdc, out_known
-
-
-def thread_count() -> int:
-    return int(os.environ.get("NUMBA_NUM_THREADS", numba.get_num_threads()))

@@ -27,7 +27,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 @frozen(eq=False)
@@ -82,6 +82,11 @@ class CompiledTables:
     rule_dur_op: np.ndarray
     rule_dur: np.ndarray
     rule_disch: np.ndarray
+    # Candidate rules by principal-diagnosis signature (its MDC, DGCAT, PDGPROP and whether it is
+    # known): only these rules can hold, so the kernel skips the rest without reading them.
+    key_signature: np.ndarray  # int32 [keys, sex 0..2]
+    signature_offsets: np.ndarray  # int64 [signatures + 1]
+    signature_rules: np.ndarray  # int32: rule rows, in first-match order, per signature
 
     def kernel_arrays(self) -> tuple[np.ndarray, ...]:
         """The arrays, in the order the kernel takes them."""
@@ -94,7 +99,11 @@ KERNEL_ARRAYS = (
     "category_level", "category_inactive", "category_activators", "rule_icd", "rule_mdc", "rule_dgcat",
     "rule_pdgprop", "rule_compl", "rule_or", "rule_procpro", "rule_secpro_kind", "rule_secpro", "rule_dgprop",
     "rule_dgprop_negated", "rule_age_op", "rule_age", "rule_sex", "rule_dur_op", "rule_dur", "rule_disch",
+    "key_signature", "signature_offsets", "signature_rules",
 )  # fmt: skip
+#: Signature 0 is "no usable principal diagnosis"; signature 1 holds every rule (the fallback for
+#: combinations no single table row has, such as asterisk/dagger pairs read as one diagnosis).
+NO_PRINCIPAL_SIGNATURE, ALL_RULES_SIGNATURE = 0, 1
 
 
 def _words(count: int) -> int:
@@ -269,6 +278,13 @@ def _compile(tables: DrgTables) -> CompiledTables:
         elif rule.secpro:
             secpro_kind[row], secpro[row] = SECPRO_HAS, procpr.get(rule.secpro)
 
+    rule_icd = column((ICD_CONDITIONS.get(r.icd, 3) if r.icd else 0 for r in rules), np.int8)
+    rule_mdc = column(bit_of(mdc, r.mdc) for r in rules)
+    rule_dgcat = column(bit_of(dgcat, r.dgcat) for r in rules)
+    rule_pdgprop = column(bit_of(pdgprop, r.pdgprop) for r in rules)
+    key_signature, signature_offsets, signature_rules = _signatures(
+        key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex, rule_icd, rule_mdc, rule_dgcat, rule_pdgprop
+    )
     ages = [limit(rule.agelim) for rule in rules]
     durations = [limit(rule.dur) for rule in rules]
     return CompiledTables(
@@ -298,10 +314,10 @@ def _compile(tables: DrgTables) -> CompiledTables:
         category_level=category_level,
         category_inactive=category_inactive,
         category_activators=category_activators,
-        rule_icd=column((ICD_CONDITIONS.get(r.icd, 3) if r.icd else 0 for r in rules), np.int8),
-        rule_mdc=column(bit_of(mdc, r.mdc) for r in rules),
-        rule_dgcat=column(bit_of(dgcat, r.dgcat) for r in rules),
-        rule_pdgprop=column(bit_of(pdgprop, r.pdgprop) for r in rules),
+        rule_icd=rule_icd,
+        rule_mdc=rule_mdc,
+        rule_dgcat=rule_dgcat,
+        rule_pdgprop=rule_pdgprop,
         rule_compl=column((int(r.compl) if r.compl.isdigit() else 9 if r.compl else 0 for r in rules), np.int8),
         rule_or=column((OR_CONDITIONS.get(r.or_proc, 9) if r.or_proc else 0 for r in rules), np.int8),
         rule_procpro=column(bit_of(procpr, r.procpro) for r in rules),
@@ -315,7 +331,48 @@ def _compile(tables: DrgTables) -> CompiledTables:
         rule_dur_op=column((d[0] for d in durations), np.int8),
         rule_dur=column((d[1] for d in durations), np.int32),
         rule_disch=column((DISCHARGE_CONDITIONS.get(r.disch, 9) if r.disch else 0 for r in rules), np.int8),
+        key_signature=key_signature,
+        signature_offsets=signature_offsets,
+        signature_rules=signature_rules,
     )
+
+
+def _signatures(key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex, rule_icd, rule_mdc, rule_dgcat, rule_pdgprop):
+    """Group principal diagnoses by what the principal-only rule columns read, and list per group
+    the rules whose icd, mdc, dgcat and pdgprop columns can hold (the rest never can)."""
+    n_rules = len(rule_icd)
+    all_rules = np.arange(n_rules, dtype=np.int32)
+    signatures: dict[tuple, int] = {}
+    lists: list[np.ndarray] = []
+
+    def candidates(known: bool, mdc_id: int, dgcat_id: int, pdgprop_words: np.ndarray) -> np.ndarray:
+        icd_ok = (rule_icd == 0) | ((rule_icd == 1) & known) | ((rule_icd == 2) & (not known))
+        mdc_ok = (rule_mdc == NONE) | (rule_mdc == mdc_id)
+        dgcat_ok = (rule_dgcat == NONE) | (rule_dgcat == dgcat_id)
+        bits = np.where(rule_pdgprop >= 0, rule_pdgprop, 0).astype(np.int64)
+        has = ((pdgprop_words[bits >> 6] >> (bits & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
+        pdgprop_ok = (rule_pdgprop == NONE) | ((rule_pdgprop >= 0) & has)
+        return all_rules[icd_ok & mdc_ok & dgcat_ok & pdgprop_ok]
+
+    def signature_of(known: bool, mdc_id: int, dgcat_id: int, pdgprop_words: np.ndarray) -> int:
+        key = (known, mdc_id, dgcat_id, pdgprop_words.tobytes())
+        if key not in signatures:
+            signatures[key] = len(lists)
+            lists.append(candidates(known, mdc_id, dgcat_id, pdgprop_words))
+        return signatures[key]
+
+    empty = np.zeros(key_pdgprop.shape[1], np.uint64)
+    assert signature_of(False, NONE, NONE, empty) == NO_PRINCIPAL_SIGNATURE
+    lists.append(all_rules)  # ALL_RULES_SIGNATURE
+    key_signature = np.zeros((len(key_known), 3), np.int32)
+    for row in range(len(key_known)):
+        for sex in range(3):
+            mdc_id = mdc_by_sex[key_mdc[row], sex] if key_mdc[row] >= 0 else NONE
+            dgcat_id = dgcat_by_sex[key_dgcat[row], sex] if key_dgcat[row] >= 0 else NONE
+            words = key_pdgprop[row] if key_known[row] else empty
+            key_signature[row, sex] = signature_of(bool(key_known[row]), int(mdc_id), int(dgcat_id), words)
+    offsets = np.concatenate([[0], np.cumsum([len(rules) for rules in lists])]).astype(np.int64)
+    return key_signature, offsets, np.concatenate(lists).astype(np.int32)
 
 
 def diagnosis_rows(compiled: CompiledTables, dagger: str, asterisk: str) -> tuple[int, int, int]:
