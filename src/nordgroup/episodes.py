@@ -16,6 +16,7 @@ The canonical layout (one row per episode; any further columns are passed throug
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import os
 import re
@@ -265,20 +266,31 @@ def _columns_to_list(table: pa.Table, names: list[str], *, keep_first: bool) -> 
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(stripped[keep], pa.string()))
 
 
+_STRING_COLUMNS = ("DRGGrupperingsstreng", "case_string")
+
+
 def _read_norwegian_strings(path: Path) -> pa.Table:
-    """Norwegian episode strings: a reference-case file (`;`-separated, `DRGGrupperingsstreng`,
-    `RegelNr` as the id, other columns passed through) or a plain file of one string per line."""
+    """Norwegian episode strings: a `;`-separated file with the strings in `DRGGrupperingsstreng`
+    (the official reference cases, `RegelNr` as the id) or `case_string`, other columns passed
+    through; or a plain file of one string per line (gzip allowed). Ids are row numbers otherwise."""
     raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
     head = raw[:4096].decode("utf-8-sig", errors="replace")
-    if "DRGGrupperingsstreng" in head.splitlines()[0]:
+    header = _header(head) if head.strip() else []
+    string_column = next((name for name in _STRING_COLUMNS if name in header), None)
+    if string_column:
         table = pacsv.read_csv(
             io.BytesIO(raw),
             parse_options=pacsv.ParseOptions(delimiter=";", quote_char=False),
-            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in _header(head)}),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string())),
         )
-        strings = table.column("DRGGrupperingsstreng")
-        ids = table.column("RegelNr")
-        passed = {name: table.column(name) for name in table.column_names if name not in ("RegelNr", "DRGGrupperingsstreng")}
+        strings = table.column(string_column)
+        if "RegelNr" in header:
+            ids = table.column("RegelNr")
+        else:
+            ids = pa.chunked_array([pa.array(np.arange(1, len(table) + 1).astype(str))])
+        passed = {name: table.column(name) for name in table.column_names if name not in ("RegelNr", string_column)}
     else:
         lines = [line for line in raw.decode("utf-8-sig").splitlines() if line.strip()]
         strings = pa.chunked_array([pa.array(lines, pa.string())])

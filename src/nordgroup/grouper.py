@@ -1,7 +1,7 @@
 """`Grouper`: the public face of grouping — validate, encode, run the kernel, wrap the result.
 
 Results are Arrow tables with one row per input row, in input order: the episode id first, then
-the caller's extra columns untouched, then `drg`, `rtc`, `rule`, `mdc` (of the DRG), `cc_level`,
+the caller's extra columns untouched (one named like a result column gets the prefix `input_`), then `drg`, `rtc`, `rule`, `mdc` (of the DRG), `cc_level`,
 `principal_mdc`, `flags` (a bit mask, see `encode.FLAG_NAMES`) and `notes` (the flags in words).
 """
 
@@ -86,7 +86,8 @@ class Grouper:
         columns = {"episode_id": table.column("episode_id")}
         for name in table.column_names:
             if name not in CANONICAL_COLUMNS:
-                columns[name] = table.column(name)
+                # an input column named like a result column (a reported `drg`) keeps its data
+                columns[f"input_{name}" if name in RESULT_COLUMNS else name] = table.column(name)
         columns.update(
             drg=self._rule_drg.take(indices),
             rtc=rtc,
