@@ -1,0 +1,658 @@
+"""Money: weight tables, financing parameters, DRG points per episode, casemix summaries and KPP.
+
+This module owns everything that turns a grouped episode into points and money, and cost data
+(KPP, cost per patient) into a weight table. Every number comes from an input file or argument:
+weight tables per release (`load_weights`), financing per year (`load_financing`). The formulas
+are written out in `docs/money.md`; in short, per episode
+
+    base points   = outpatient weight (when given and the episode is outpatient) else weight
+    extra days    = max(0, duration_days - trim_days)       (inpatient, DRG with a trim point)
+    points        = base points + extra days x per_day_weight
+    DRG value     = points x price_per_point
+    reimbursement = DRG value x activity_share
+
+All per-episode work is vectorised over Arrow/numpy columns; no Python loop runs per episode.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from attrs import field, frozen
+
+from nordgroup.exceptions import NordgroupError, TableFormatError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
+    import tomli as tomllib
+
+__all__ = [
+    "PRICE_COLUMNS",
+    "CostWeightRules",
+    "CostWeights",
+    "DrgWeight",
+    "Financing",
+    "WeightTable",
+    "care_types",
+    "casemix",
+    "cost_vs_reimbursement",
+    "drg_keys",
+    "group_and_price",
+    "load_financing",
+    "load_weights",
+    "price_episodes",
+    "weights_from_costs",
+]
+
+#: Columns `price_episodes` appends to a grouped table.
+PRICE_COLUMNS = (
+    "care_type",
+    "priced",
+    "base_points",
+    "supplement_days",
+    "supplement_points",
+    "points",
+    "drg_value",
+    "reimbursement",
+)
+INPATIENT, OUTPATIENT = "inpatient", "outpatient"
+
+# Column names accepted in weight-table files (lower-cased header -> canonical name).
+_WEIGHT_COLUMN_NAMES = {
+    "drg": "drg",
+    "drg_nat": "drg",
+    "weight": "weight",
+    "weight_inpatient": "weight",
+    "cost_weight": "weight",
+    "trim_days": "trim_days",
+    "trim_point": "trim_days",
+    "per_day_weight": "per_day_weight",
+    "weight_per_day": "per_day_weight",
+    "weight_outpatient": "weight_outpatient",
+}
+
+
+@frozen
+class DrgWeight:
+    """One row of a weight table. `trim_days` None: no long-stay supplement for this DRG."""
+
+    drg: str
+    weight: float
+    trim_days: int | None = None
+    per_day_weight: float = 0.0
+    weight_outpatient: float | None = None
+
+
+@frozen(eq=False)
+class WeightTable:
+    """The DRG weights of one release: points per DRG, trim points and per-day weights.
+
+    `demo` marks invented values (the file name says `demo`): reports print it next to every figure.
+    DRGs are matched to grouper output by `drg_keys`, so `001` in a weight file prices DRG `1`.
+    """
+
+    rows: tuple[DrgWeight, ...]
+    source: str = "table"
+    demo: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        return f"<WeightTable {self.label}: {len(self.rows)} DRGs>"
+
+    @property
+    def label(self) -> str:
+        name = Path(self.source).name if self.source else "weights"
+        return f"{name} (DEMO values)" if self.demo else name
+
+    def to_arrow(self) -> pa.Table:
+        """The table as Arrow, in the column layout `load_weights` reads back."""
+        return pa.table(
+            {
+                "drg": pa.array([row.drg for row in self.rows], pa.string()),
+                "weight": pa.array([row.weight for row in self.rows], pa.float64()),
+                "trim_days": pa.array([row.trim_days for row in self.rows], pa.int32()),
+                "per_day_weight": pa.array([row.per_day_weight for row in self.rows], pa.float64()),
+                "weight_outpatient": pa.array([row.weight_outpatient for row in self.rows], pa.float64()),
+            }
+        )
+
+    def write_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the table as CSV that `load_weights` reads back."""
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["drg", "weight", "trim_days", "per_day_weight", "weight_outpatient"])
+            for row in self.rows:
+                writer.writerow(
+                    [
+                        row.drg,
+                        repr(row.weight),
+                        "" if row.trim_days is None else row.trim_days,
+                        repr(row.per_day_weight),
+                        "" if row.weight_outpatient is None else repr(row.weight_outpatient),
+                    ]
+                )
+        return path
+
+
+@frozen
+class Financing:
+    """How points become money in one year: price per point and the activity-based share.
+
+    Norway's ISF pays `activity_share` (e.g. 0.5) of points x the national unit price; a Swedish
+    region paying another for out-of-region care pays the whole, `activity_share = 1`.
+    """
+
+    price_per_point: float = field(converter=float)
+    activity_share: float = field(converter=float)
+    year: int | None = None
+    currency: str = ""
+    demo: bool = False
+    description: str = ""
+    source: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not 0.0 <= self.activity_share <= 1.0:
+            raise NordgroupError(f"{self.source or 'financing'}: activity_share {self.activity_share} is not in 0..1")
+        if self.price_per_point < 0:
+            raise NordgroupError(f"{self.source or 'financing'}: price_per_point {self.price_per_point} is negative")
+
+    @property
+    def label(self) -> str:
+        text = f"{self.price_per_point:,.0f} {self.currency}/point x share {self.activity_share:g}"
+        if self.year:
+            text += f" ({self.year})"
+        return text + (" DEMO values" if self.demo else "")
+
+
+def load_weights(path: str | os.PathLike[str]) -> WeightTable:
+    """Read a weight table from CSV (`,` or `;`) or Excel (first sheet).
+
+    Columns (header names, any case): `drg` and `weight` are required; `trim_days` (blank: no
+    supplement), `per_day_weight` and `weight_outpatient` (blank: the weight applies) are optional;
+    other columns are ignored. Errors name the file, the row (header = row 1) and the column.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TableFormatError("no such file", path=str(path))
+    records = _read_rows(path)
+    if not records:
+        raise TableFormatError("empty file: a weight table needs a header row", path=str(path))
+    header = [str(cell).strip().lower() for cell in records[0]]
+    positions: dict[str, int] = {}
+    for index, name in enumerate(header):
+        canonical = _WEIGHT_COLUMN_NAMES.get(name)
+        if canonical is None:
+            continue
+        if canonical in positions:
+            raise TableFormatError(f"two columns mean {canonical!r}", path=str(path), row=1, column=name)
+        positions[canonical] = index
+    for required in ("drg", "weight"):
+        if required not in positions:
+            raise TableFormatError(
+                f"missing column; the header has {', '.join(header) or 'nothing'}",
+                path=str(path),
+                row=1,
+                column=required,
+            )
+    rows: list[DrgWeight] = []
+    seen: dict[str, int] = {}
+    for number, record in enumerate(records[1:], start=2):
+        cells = {name: _cell(record, index) for name, index in positions.items()}
+        if not any(cells.values()):
+            continue
+        drg = cells["drg"].replace(" ", "").upper()
+        if not drg:
+            raise TableFormatError("empty DRG code", path=str(path), row=number, column="drg")
+        key = _drg_key(drg)
+        if key in seen:
+            raise TableFormatError(
+                f"DRG {drg} again (first on row {seen[key]})", path=str(path), row=number, column="drg"
+            )
+        seen[key] = number
+
+        trim = _number(cells.get("trim_days", ""), path, number, "trim_days", whole=True)
+        rows.append(
+            DrgWeight(
+                drg=drg,
+                weight=_number(cells["weight"], path, number, "weight", required=True),
+                trim_days=None if trim is None else int(trim),
+                per_day_weight=_number(cells.get("per_day_weight", ""), path, number, "per_day_weight") or 0.0,
+                weight_outpatient=_number(cells.get("weight_outpatient", ""), path, number, "weight_outpatient"),
+            )
+        )
+    return WeightTable(tuple(rows), source=str(path), demo="demo" in path.name.lower())
+
+
+def load_financing(path: str | os.PathLike[str]) -> Financing:
+    """Read financing parameters from TOML: `price_per_point`, `activity_share` and `year` are
+    required; `currency`, `description` and `demo = true` (for invented values) are optional."""
+    path = Path(path)
+    if not path.exists():
+        raise TableFormatError("no such file", path=str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise TableFormatError(f"not valid TOML: {error}", path=str(path)) from error
+    return financing_from_mapping(data, source=str(path))
+
+
+def financing_from_mapping(data: Mapping[str, object], *, source: str = "financing") -> Financing:
+    """`Financing` from a parsed TOML table (also the inline `[financing]` of a scenario)."""
+    for required in ("price_per_point", "activity_share", "year"):
+        if required not in data:
+            raise TableFormatError("missing key", path=source, column=required)
+    known = {"price_per_point", "activity_share", "year", "currency", "demo", "description"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TableFormatError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", path=source)
+    for name in ("price_per_point", "activity_share"):
+        if isinstance(data[name], bool) or not isinstance(data[name], int | float):
+            raise TableFormatError(f"{data[name]!r} is not a number", path=source, column=name)
+    if not isinstance(data["year"], int):
+        raise TableFormatError(f"{data['year']!r} is not a year", path=source, column="year")
+    return Financing(
+        price_per_point=data["price_per_point"],
+        activity_share=data["activity_share"],
+        year=data["year"],
+        currency=str(data.get("currency", "")),
+        demo=bool(data.get("demo", False)),
+        description=str(data.get("description", "")),
+        source=source,
+    )
+
+
+def drg_keys(drg: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """DRG codes as matching keys: upper case, no blanks, no leading zeros (`001` and `1` meet)."""
+    text = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(drg, pa.string())))
+    trimmed = pc.utf8_ltrim(text, characters="0")
+    return pc.if_else(pc.and_(pc.equal(trimmed, ""), pc.not_equal(text, "")), "0", trimmed)
+
+
+def care_types(grouped: pa.Table, duration_days: pa.Array | pa.ChunkedArray | None = None) -> pa.Array:
+    """`outpatient` for 0 hospital days, else `inpatient` (unknown duration counts as inpatient).
+
+    A `care_type` column already in the table (passed through from the episodes) wins.
+    """
+    if "care_type" in grouped.column_names:
+        return pc.cast(grouped.column("care_type"), pa.string())
+    duration = _duration(grouped, duration_days)
+    outpatient = pc.fill_null(pc.equal(duration, 0), False)
+    return pc.if_else(outpatient, OUTPATIENT, INPATIENT)
+
+
+def price_episodes(
+    grouped: pa.Table,
+    weights: WeightTable,
+    financing: Financing,
+    *,
+    duration_days: pa.Array | pa.ChunkedArray | None = None,
+) -> pa.Table:
+    """Append `PRICE_COLUMNS` to a grouped table (the output of `Grouper.group`).
+
+    Hospital days come from `duration_days`, else from a `duration_days` column of `grouped`.
+    An episode whose DRG is not in the weight table gets `priced = False` and null points/money,
+    so sums skip it and summaries count it instead of pricing it at zero.
+    """
+    weight_table = weights.to_arrow()
+    index = pc.index_in(drg_keys(grouped.column("drg")), value_set=drg_keys(weight_table.column("drg")))
+    priced = index.is_valid().to_numpy(zero_copy_only=False)
+    row = pc.fill_null(index, 0).to_numpy(zero_copy_only=False)
+    care = care_types(grouped, duration_days)
+    outpatient = pc.equal(care, OUTPATIENT).to_numpy(zero_copy_only=False)
+    duration = pc.fill_null(_duration(grouped, duration_days), 0).to_numpy(zero_copy_only=False).astype(np.float64)
+
+    weight = weight_table.column("weight").to_numpy()
+    weight_out = pc.fill_null(weight_table.column("weight_outpatient"), np.nan).to_numpy()
+    trim = pc.fill_null(weight_table.column("trim_days"), -1).to_numpy().astype(np.float64)
+    per_day = weight_table.column("per_day_weight").to_numpy()
+    if len(weight_table) == 0:
+        weight = weight_out = trim = per_day = np.zeros(1)
+
+    out_weight = np.where(np.isnan(weight_out[row]), weight[row], weight_out[row])
+    base = np.where(outpatient, out_weight, weight[row])
+    has_trim = (trim[row] >= 0) & ~outpatient
+    extra_days = np.where(has_trim, np.maximum(duration - trim[row], 0.0), 0.0)
+    supplement = extra_days * per_day[row]
+    points = base + supplement
+    drg_value = points * financing.price_per_point
+    missing = ~priced
+    columns = {
+        "care_type": care,
+        "priced": pa.array(priced),
+        "base_points": pa.array(base, mask=missing),
+        "supplement_days": pa.array(extra_days.astype(np.int32), mask=missing),
+        "supplement_points": pa.array(supplement, mask=missing),
+        "points": pa.array(points, mask=missing),
+        "drg_value": pa.array(drg_value, mask=missing),
+        "reimbursement": pa.array(drg_value * financing.activity_share, mask=missing),
+    }
+    table = grouped
+    for name, values in columns.items():
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, values)
+        else:
+            table = table.append_column(name, values)
+    return table
+
+
+def group_and_price(grouper, episodes: pa.Table, weights: WeightTable, financing: Financing) -> pa.Table:
+    """Group canonical episodes with `grouper` and price them: the one call a notebook needs."""
+    from nordgroup.episodes import to_canonical
+
+    episodes = to_canonical(episodes)
+    return price_episodes(grouper.group(episodes), weights, financing, duration_days=episodes.column("duration_days"))
+
+
+def casemix(priced: pa.Table, by: str | Sequence[str] = ()) -> pa.Table:
+    """Points and money per group (`by` any columns: `unit`, `mdc`, `drg`, `care_type`; none: total).
+
+    `casemix_index` is points (supplements included) per priced episode; `unpriced` counts
+    episodes whose DRG the weight table lacks.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    work = priced.select([*keys, "priced", "points", "supplement_points", "drg_value", "reimbursement"])
+    work = work.append_column("unpriced_flag", pc.cast(pc.invert(work.column("priced")), pa.int64()))
+    work = work.append_column("priced_flag", pc.cast(work.column("priced"), pa.int64()))
+    summary = work.group_by(keys, use_threads=False).aggregate(
+        [
+            ("priced", "count"),
+            ("priced_flag", "sum"),
+            ("unpriced_flag", "sum"),
+            ("points", "sum"),
+            ("supplement_points", "sum"),
+            ("drg_value", "sum"),
+            ("reimbursement", "sum"),
+        ]
+    )
+    episodes = summary.column("priced_count")
+    priced_count = summary.column("priced_flag_sum")
+    points = pc.fill_null(summary.column("points_sum"), 0.0)
+    out = {name: summary.column(name) for name in keys}
+    out.update(
+        episodes=episodes,
+        unpriced=summary.column("unpriced_flag_sum"),
+        points=points,
+        supplement_points=pc.fill_null(summary.column("supplement_points_sum"), 0.0),
+        casemix_index=pc.divide(
+            points, pc.cast(pc.if_else(pc.equal(priced_count, 0), None, priced_count), pa.float64())
+        ),
+        drg_value=pc.fill_null(summary.column("drg_value_sum"), 0.0),
+        reimbursement=pc.fill_null(summary.column("reimbursement_sum"), 0.0),
+    )
+    result = pa.table(out)
+    return result.sort_by([(name, "ascending") for name in keys]) if keys else result
+
+
+def cost_vs_reimbursement(
+    priced: pa.Table,
+    cost: str | pa.Array | pa.ChunkedArray = "cost",
+    *,
+    by: str | Sequence[str] = ("drg",),
+    basis: str = "drg_value",
+    min_episodes: int = 30,
+) -> pa.Table:
+    """KPP cost against revenue per group, the biggest loss first.
+
+    `cost` is a column of `priced` or an array aligned with it. `basis` is the revenue compared:
+    `drg_value` (points x price, the full DRG price; right when the activity-based share is below 1
+    and a block grant pays the rest) or `reimbursement` (the activity-based payment only). Only
+    episodes with both a cost and a price count. `few_episodes` marks groups with fewer than
+    `min_episodes` of them: their margin says little.
+    """
+    if basis not in ("drg_value", "reimbursement"):
+        raise ValueError(f"basis must be 'drg_value' or 'reimbursement', not {basis!r}")
+    keys = [by] if isinstance(by, str) else list(by)
+    costs = priced.column(cost) if isinstance(cost, str) else cost
+    if len(costs) != len(priced):
+        raise ValueError(f"{len(costs)} costs for {len(priced)} episodes")
+    costs = pc.cast(costs, pa.float64())
+    counted = pc.and_(pc.is_valid(costs), pc.fill_null(priced.column("priced"), False))
+    work = pa.table({**{name: priced.column(name) for name in keys}, "cost": costs, "revenue": priced.column(basis)})
+    work = work.filter(counted)
+    summary = work.group_by(keys, use_threads=False).aggregate([("cost", "count"), ("cost", "sum"), ("revenue", "sum")])
+    episodes = summary.column("cost_count")
+    total_cost = summary.column("cost_sum")
+    revenue = summary.column("revenue_sum")
+    margin = pc.subtract(revenue, total_cost)
+    count = pc.cast(episodes, pa.float64())
+    result = pa.table(
+        {
+            **{name: summary.column(name) for name in keys},
+            "episodes": episodes,
+            "cost": total_cost,
+            "revenue": revenue,
+            "margin": margin,
+            "cost_per_episode": pc.divide(total_cost, count),
+            "revenue_per_episode": pc.divide(revenue, count),
+            "margin_per_episode": pc.divide(margin, count),
+            "cost_coverage": pc.divide(revenue, pc.if_else(pc.equal(total_cost, 0.0), None, total_cost)),
+            "few_episodes": pc.less(episodes, min_episodes),
+        }
+    )
+    result = result.replace_schema_metadata({"basis": basis, "min_episodes": str(min_episodes)})
+    return result.sort_by([("margin", "ascending")])
+
+
+@frozen
+class CostWeightRules:
+    """How `weights_from_costs` trims and flags; every number is here, none is buried in code.
+
+    - `cost_fence`: an episode whose cost lies outside [Q1 - f x IQR, Q3 + f x IQR] of its DRG
+      (Tukey's fences, f = `cost_fence`) is an outlier and left out of every mean; None keeps all.
+    - `trim_point_fence`: the trim point of a DRG is Q3 + f x IQR of its inpatient days (rounded
+      up), computed on the cost inliers; None leaves DRGs without trim points.
+    - `min_episodes`: DRGs with fewer inlier episodes are flagged `few_episodes`.
+    """
+
+    cost_fence: float | None = 3.0
+    trim_point_fence: float | None = 1.5
+    min_episodes: int = 30
+
+
+@frozen(eq=False)
+class CostWeights:
+    """A weight table computed from KPP costs, with the per-DRG workings behind each weight."""
+
+    weights: WeightTable
+    details: pa.Table  # one row per DRG: episodes, outliers, means, weight, trim point, flags
+    mean_cost: float  # mean cost of all inlier episodes: the cost of weight 1.0
+    rules: CostWeightRules
+
+    @property
+    def few_episodes(self) -> list[str]:
+        """DRGs whose weight rests on fewer than `rules.min_episodes` episodes."""
+        return self.details.filter(self.details.column("few_episodes")).column("drg").to_pylist()
+
+    def write_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the weights with their workings; `load_weights` reads it (extra columns ignored)."""
+        import pyarrow.csv as pacsv
+
+        path = Path(path)
+        pacsv.write_csv(self.details, path)
+        return path
+
+
+def weights_from_costs(
+    costed: pa.Table,
+    cost: str | pa.Array | pa.ChunkedArray = "cost",
+    *,
+    rules: CostWeightRules | None = None,
+    duration_days: pa.Array | pa.ChunkedArray | None = None,
+    source: str = "weights computed from costs",
+) -> CostWeights:
+    """Weights from KPP: mean inlier cost of a DRG / mean inlier cost of all episodes.
+
+    `costed` is a grouped table (a `drg` column) with costs (`cost`: a column name or an aligned
+    array); hospital days come from `duration_days` or a `duration_days` column and feed the trim
+    points and per-day weights (per_day_weight = mean inlier cost per inpatient day of the DRG /
+    mean cost). Episodes with no cost or no DRG are left out. Outpatient weights are not derived.
+    """
+    rules = rules or CostWeightRules()
+    costs = pc.cast(costed.column(cost) if isinstance(cost, str) else cost, pa.float64())
+    has_days = duration_days is not None or "duration_days" in costed.column_names
+    days = _duration(costed, duration_days) if has_days else pa.nulls(len(costed), pa.int32())
+    usable = pc.and_(pc.is_valid(costs), pc.is_valid(costed.column("drg")))
+    drg = pc.cast(costed.column("drg"), pa.string()).filter(usable)
+    encoded = (
+        pc.dictionary_encode(drg).combine_chunks() if isinstance(drg, pa.ChunkedArray) else pc.dictionary_encode(drg)
+    )
+    group = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    names = encoded.dictionary.to_pylist()
+    value = costs.filter(usable).to_numpy(zero_copy_only=False)
+    day_values = pc.cast(days.filter(usable), pa.float64()).to_numpy(zero_copy_only=False)
+    n_groups = len(names)
+
+    inlier = np.ones(len(value), bool)
+    if rules.cost_fence is not None and len(value):
+        q1, q3 = _group_quantiles(value, group, n_groups, (0.25, 0.75))
+        spread = rules.cost_fence * (q3 - q1)
+        inlier = (value >= (q1 - spread)[group]) & (value <= (q3 + spread)[group])
+    episodes = np.bincount(group, minlength=n_groups)
+    inliers = np.bincount(group, weights=inlier, minlength=n_groups).astype(np.int64)
+    cost_sum = np.bincount(group, weights=np.where(inlier, value, 0.0), minlength=n_groups)
+    mean_cost = float(value[inlier].mean()) if inlier.any() else float("nan")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drg_mean = cost_sum / inliers
+        weight = drg_mean / mean_cost
+
+    inpatient = inlier & np.isfinite(day_values) & (day_values > 0)
+    trim_days = np.full(n_groups, -1, np.int64)
+    if rules.trim_point_fence is not None and inpatient.any():
+        present = np.bincount(group[inpatient], minlength=n_groups) > 0
+        q1, q3 = _group_quantiles(day_values[inpatient], group[inpatient], n_groups, (0.25, 0.75))
+        trim = np.ceil(q3 + rules.trim_point_fence * (q3 - q1))
+        trim_days = np.where(present, np.nan_to_num(trim, nan=-1), -1).astype(np.int64)
+    stay_cost = np.bincount(group[inpatient], weights=value[inpatient], minlength=n_groups)
+    stay_days = np.bincount(group[inpatient], weights=day_values[inpatient], minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_day = np.where(stay_days > 0, stay_cost / stay_days / mean_cost, 0.0)
+
+    order = sorted(range(n_groups), key=lambda i: _sort_key(names[i]))
+    details = pa.table(
+        {
+            "drg": pa.array([names[i] for i in order], pa.string()),
+            "weight": pa.array(weight[order]),
+            "trim_days": pa.array(trim_days[order], mask=trim_days[order] < 0).cast(pa.int32()),
+            "per_day_weight": pa.array(per_day[order]),
+            "weight_outpatient": pa.nulls(n_groups, pa.float64()),
+            "episodes": pa.array(episodes[order]),
+            "inliers": pa.array(inliers[order]),
+            "outliers": pa.array(episodes[order] - inliers[order]),
+            "mean_cost": pa.array(drg_mean[order]),
+            "few_episodes": pa.array(inliers[order] < rules.min_episodes),
+        }
+    )
+    rows = tuple(
+        DrgWeight(
+            drg=names[i],
+            weight=float(weight[i]) if np.isfinite(weight[i]) else 0.0,
+            trim_days=int(trim_days[i]) if trim_days[i] >= 0 else None,
+            per_day_weight=float(per_day[i]),
+        )
+        for i in order
+    )
+    return CostWeights(WeightTable(rows, source=source), details, mean_cost, rules)
+
+
+def _group_quantiles(
+    values: np.ndarray, group: np.ndarray, n_groups: int, quantiles: tuple[float, ...]
+) -> list[np.ndarray]:
+    """Per-group quantiles (linear interpolation, as numpy's default) in one sort, no loop per group."""
+    order = np.lexsort((values, group))
+    ordered = values[order]
+    sizes = np.bincount(group, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    found = []
+    for q in quantiles:
+        position = q * np.maximum(sizes - 1, 0)
+        low = np.floor(position).astype(np.int64)
+        high = np.ceil(position).astype(np.int64)
+        empty = sizes == 0
+        low_value = ordered[np.where(empty, 0, starts + low)] if len(ordered) else np.zeros(n_groups)
+        high_value = ordered[np.where(empty, 0, starts + high)] if len(ordered) else np.zeros(n_groups)
+        value = low_value + (high_value - low_value) * (position - low)
+        found.append(np.where(empty, np.nan, value))
+    return found
+
+
+def _sort_key(drg: str) -> tuple[int, str]:
+    digits = len(drg) - len(drg.lstrip("0123456789"))
+    return (int(drg[:digits]) if digits else 10**6, drg)
+
+
+def _duration(grouped: pa.Table, duration_days: pa.Array | pa.ChunkedArray | None) -> pa.Array | pa.ChunkedArray:
+    if duration_days is not None:
+        if len(duration_days) != len(grouped):
+            raise ValueError(f"{len(duration_days)} durations for {len(grouped)} episodes")
+        return duration_days
+    if "duration_days" in grouped.column_names:
+        return grouped.column("duration_days")
+    raise NordgroupError(
+        "pricing needs hospital days: pass duration_days= (the episodes' column) or keep a duration_days column"
+    )
+
+
+def _number(
+    text: str, path: Path, row: int, column: str, *, whole: bool = False, required: bool = False
+) -> float | None:
+    """A weight-table cell as a number >= 0 (decimal comma accepted); blank is None unless required."""
+    text = text.replace(",", ".")
+    if not text:
+        if required:
+            raise TableFormatError("empty value", path=str(path), row=row, column=column)
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise TableFormatError(f"{text!r} is not a number", path=str(path), row=row, column=column) from None
+    if not math.isfinite(value) or value < 0:
+        raise TableFormatError(f"{text!r} must be a finite number >= 0", path=str(path), row=row, column=column)
+    if whole and not value.is_integer():
+        raise TableFormatError(f"{text!r} is not a whole number of days", path=str(path), row=row, column=column)
+    return value
+
+
+def _drg_key(drg: str) -> str:
+    stripped = drg.lstrip("0")
+    return stripped or ("0" if drg else "")
+
+
+def _cell(record: Sequence[object], index: int) -> str:
+    if index >= len(record) or record[index] is None:
+        return ""
+    value = record[index]
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_rows(path: Path) -> list[list[object]]:
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
+        try:
+            from python_calamine import CalamineWorkbook
+        except ImportError as error:
+            raise ImportError(
+                "reading Excel weight tables needs python-calamine: pip install nordgroup[excel]", name=error.name
+            ) from error
+        try:
+            workbook = CalamineWorkbook.from_path(str(path))
+            return workbook.get_sheet_by_index(0).to_python()
+        except Exception as error:  # calamine raises its own error types, one per container format
+            raise TableFormatError(f"not a readable workbook: {error}", path=str(path)) from error
+    text = path.read_text(encoding="utf-8-sig")
+    first = text.splitlines()[0] if text else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    return list(csv.reader(text.splitlines(), delimiter=delimiter))
