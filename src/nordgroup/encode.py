@@ -93,15 +93,17 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     distinct_rows = np.full((len(distinct) + 1, 3), NONE, np.int32)
     distinct_known = np.zeros(len(distinct) + 1, np.bool_)
     distinct_cleaned = np.zeros(len(distinct) + 1, np.bool_)
+    distinct_blank = np.ones(len(distinct) + 1, np.bool_)  # nothing left after cleaning (`""`, `*`)
     for position, text in enumerate(distinct):
         dagger, asterisk, changed = split_written_diagnosis(text)
+        distinct_blank[position] = not (dagger or asterisk)
         rows = diagnosis_rows(compiled, dagger, asterisk)
         distinct_rows[position] = rows
         distinct_known[position] = any(row >= 0 and compiled.key_known[row] for row in rows)
         distinct_cleaned[position] = changed
     dx_rows = distinct_rows[indices]
     element_known = distinct_known[indices]
-    element_blank = np.array([text.strip() == "" for text in distinct] + [True], np.bool_)[indices]
+    element_blank = distinct_blank[indices]
     counts = np.diff(dx_offsets)
     first = dx_offsets[:-1]
     has_principal = counts > 0

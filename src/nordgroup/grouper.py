@@ -19,21 +19,14 @@ from nordgroup.compile import CompiledTables, compile_tables
 from nordgroup.encode import FLAG_NAMES, FLAG_UNKNOWN_PRINCIPAL, EncodedEpisodes, encode_episodes
 from nordgroup.episodes import CANONICAL_COLUMNS, to_canonical
 from nordgroup.reference import UNGROUPABLE_RTC, UNKNOWN_PRINCIPAL_RTC
+from nordgroup.tables.load import default_cache_dir
 from nordgroup.tables.model import DrgTables
 
-__all__ = ["NO_RULE_RTC", "RESULT_COLUMNS", "Grouper", "default_cache_dir", "describe_flags"]
+__all__ = ["NO_RULE_RTC", "RESULT_COLUMNS", "Grouper", "describe_flags"]
 
 #: rtc of an episode no rule matches (the tables end with a catch-all rule, so this is rare).
 NO_RULE_RTC = UNGROUPABLE_RTC
 RESULT_COLUMNS = ("drg", "rtc", "rule", "mdc", "cc_level", "principal_mdc", "flags", "notes")
-
-
-def default_cache_dir() -> Path:
-    """Where compiled tables are cached: `$NORDGROUP_CACHE`, else the user's cache folder."""
-    configured = os.environ.get("NORDGROUP_CACHE")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nordgroup"
 
 
 class Grouper:
@@ -68,6 +61,12 @@ class Grouper:
             encoded.kernel_arrays(), self.compiled.kernel_arrays(), encoded.n, parallel=parallel
         )
         return self._result(table, encoded, rule, cc, mdc)
+
+    def explain(self, episode, *, weights=None):
+        """Why `episode` (a canonical row dict, one-row table or reference `Episode`) gets its DRG."""
+        from nordgroup.explain import explain_episode
+
+        return explain_episode(self.tables, episode, weights=weights)
 
     def group_batches(self, batches: Iterable[pa.RecordBatch] | pa.RecordBatchReader) -> Iterator[pa.Table]:
         """Group a stream of batches, yielding one result table per batch (memory stays bounded)."""
@@ -109,5 +108,6 @@ def describe_flags(flags: int) -> str:
 def _notes(flags: np.ndarray) -> pa.DictionaryArray:
     # Few distinct flag combinations exist, so the words are built once per combination.
     values, inverse = np.unique(flags, return_inverse=True)
-    words = pa.array([describe_flags(int(v)) or None for v in values], pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), words)
+    words = pa.array([describe_flags(int(v)) for v in values], pa.string())
+    # rows without flags get a null note (not an empty string in the dictionary: Parquet refuses nulls there)
+    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32), mask=flags == 0), words)

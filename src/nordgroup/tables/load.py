@@ -4,25 +4,66 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from pathlib import Path
 
 from nordgroup.exceptions import TableFormatError
 from nordgroup.tables._norwegian import read_norwegian_json, read_norwegian_source, release_from_name
 from nordgroup.tables.model import DrgTables, ReleaseInfo
 
-__all__ = ["load_tables"]
+__all__ = ["default_cache_dir", "load_tables"]
+
+_CACHE_VERSION = "1"
 
 
-def load_tables(path: str | os.PathLike[str], *, country: str | None = None, year: int | None = None) -> DrgTables:
+def default_cache_dir() -> Path:
+    """Where parsed and compiled tables are cached: `$NORDGROUP_CACHE`, else the user's cache folder."""
+    configured = os.environ.get("NORDGROUP_CACHE")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nordgroup"
+
+
+def _raw_digest(path: Path) -> bytes:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.digest()
+
+
+def load_tables(
+    path: str | os.PathLike[str],
+    *,
+    country: str | None = None,
+    year: int | None = None,
+    cache: bool | str | os.PathLike[str] = False,
+) -> DrgTables:
     """Load one release of NordDRG definition tables.
 
     `path` is a Norwegian `DefinitionData` JSON (or a zip holding it), a folder of NDMS CSV files
     (`drg_logic.csv`, `dg_feat.csv`, ...), or an Excel workbook with one sheet per table. `country`
-    and `year` override what the file names say.
+    and `year` override what the file names say. With `cache` (True for the default folder, or a
+    folder), the parsed tables are kept on disk keyed by a hash of the source bytes, so that the
+    next load of the same release skips parsing.
     """
     path = Path(path)
     if not path.exists():
         raise TableFormatError("no such file or folder", path=str(path))
+    if cache:
+        folder = default_cache_dir() if cache is True else Path(cache)
+        key = hashlib.sha256(f"{_CACHE_VERSION}:{country}:{year}:".encode() + _raw_digest(path)).hexdigest()[:32]
+        cached = folder / f"tables-{key}.pickle"
+        if cached.exists():
+            with cached.open("rb") as stream:
+                return pickle.load(stream)
+        tables = load_tables(path, country=country, year=year)
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+        with temporary.open("wb") as stream:
+            pickle.dump(tables, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        temporary.replace(cached)
+        return tables
     if path.is_dir():
         from nordgroup.tables._ndms import read_ndms_folder
 
