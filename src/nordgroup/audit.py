@@ -1,0 +1,1016 @@
+"""Coding audit: findings of wrong or doubtful DRG outcomes, quality indicators per unit, care type
+and period, a stratified review sample, and the HTML report of all three.
+
+Everything is columnar. The list columns are dictionary-encoded once; each *distinct* written code
+is judged once in Python (`_CodeFacts`), and the judgements are taken back to the elements and
+episodes with numpy. No Python loop runs per episode. See docs/audit.md for the finding kinds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from attrs import frozen
+
+from nordgroup.blocklist import ASTERISK, BlockList, asterisk_codes, default_block_list, load_block_list
+from nordgroup.episodes import clean_written_code, split_written_diagnosis, to_canonical
+from nordgroup.grouper import Grouper
+from nordgroup.report import bar_chart, html_table, line_chart, write_report
+from nordgroup.tables.model import NO_DAGGER, DrgTables, Rule
+
+__all__ = [
+    "FINDING_KINDS",
+    "FINDING_SCHEMA",
+    "RETURN_CODE_MEANINGS",
+    "audit",
+    "audit_report",
+    "drg_points",
+    "error_drgs",
+    "indicators",
+    "load_block_list",
+    "review_sample",
+]
+
+#: kind -> what it means; the order is the order findings of one episode are listed in.
+FINDING_KINDS = {
+    "error_drg": "the episode grouped to an error DRG (NordDRG 470 series)",
+    "return_code": "the grouper returned a non-zero return code outside the error DRGs",
+    "malformed_field": "a field is missing or impossible (sex, age, duration, discharge, principal diagnosis)",
+    "malformed_code": "a written code does not have the shape of a code",
+    "unknown_code": "a well-formed code the tables of the year do not know",
+    "code_not_valid_in_year": "a code other table years know, but not the year grouped with",
+    "blocked_principal": "a block-listed code as principal diagnosis",
+    "blocked_secondary": "a block-listed code as secondary diagnosis",
+    "blocked_combination": "two codes the block list forbids together",
+    "symptom_principal": "a symptom code (R00-R99) as principal diagnosis",
+    "unspecified_principal": "an unspecified code (4th character 9) as principal diagnosis",
+    "implausible_age_sex": "a code that does not fit the patient's age or sex (the tables' validation rules)",
+    "duplicate_episode": "the episode id occurs more than once",
+    "duplicate_code": "the same diagnosis is written twice in one episode",
+    "drg_mismatch": "the reported DRG differs from the regrouped DRG",
+}
+SEVERITIES = ("error", "warning", "info")
+
+FINDING_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),  # position of the episode in the input
+        ("episode_id", pa.string()),
+        ("kind", pa.string()),
+        ("severity", pa.string()),
+        ("field", pa.string()),
+        ("code", pa.string()),
+        ("text", pa.string()),
+        ("drg", pa.string()),  # the regrouped DRG
+        ("points", pa.float64()),  # DRG points at stake; null without weights
+    ]
+)
+
+#: Meanings of the NordDRG return codes, used when the tables carry no `rtc` table (the Norwegian
+#: JSON releases do not). Read from the NDMS `rtc` table and the validation rules of drg_logic.
+RETURN_CODE_MEANINGS = {
+    "0": "grouping completed",
+    "A": "grouping completed",
+    "1": "no principal diagnosis, or one the tables do not accept",
+    "2": "sex of the patient is missing",
+    "3": "sex of the patient does not fit the diagnosis",
+    "4": "patient is too young for the principal diagnosis",
+    "5": "patient is too old for the principal diagnosis",
+    "6": "age of the patient is invalid (over 125 years)",
+    "7": "OR procedure unrelated to the principal diagnosis",
+    "8": "principal diagnosis not acceptable as principal diagnosis",
+    "9": "procedure or diagnosis combination not acceptable for this principal diagnosis",
+    "NO_RULE": "no grouping rule matched",
+}
+_OK_RTC = ("0", "A")
+_DIAGNOSIS_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z]{1,5}$")
+_PROCEDURE_SHAPE = re.compile(r"^[A-Z0-9]{3,8}$")
+_MAX_AGE_DAYS = 125 * 366
+_NO_LIMIT = np.iinfo(np.int64).max
+# Validation rules read per code: conditions on the code itself plus age/sex, nothing else.
+_CODE_CONDITIONS = {"icd", "mdc", "dgcat", "pdgprop", "agelim", "sex"} | {f"dgprop{i}" for i in range(1, 5)}
+_SEX_ONLY_MDC = {"12": 1, "13": 2}  # male and female reproductive system
+_STRATUM_NAMES = ("other", "high points", "findings", "findings and high points")
+_STRATUM_FACTORS = np.array([1.0, 2.0, 3.0, 4.0])  # relative sampling rates of the strata
+
+
+# --------------------------------------------------------------------------------------------
+# Public functions
+
+
+def audit(
+    episodes: pa.Table,
+    grouper: Grouper,
+    *,
+    weights: Mapping[str, float] | pa.Table | None = None,
+    block_list: BlockList | str | Path | None = None,
+    reported_drg_column: str | None = None,
+    unit_column: str | None = "unit",
+    period_column: str | None = "period",
+    grouped: pa.Table | None = None,
+    other_years: Sequence[DrgTables] = (),
+) -> pa.Table:
+    """Findings for a batch of canonical episodes, one row per finding (see `FINDING_SCHEMA`).
+
+    `block_list` is a loaded list, a path, or None for the shipped default. `grouped` is
+    `grouper.group(episodes)` when the caller already has it. `other_years` are tables of other
+    years, so that a code unknown this year can be told apart from one valid in another year.
+    `unit_column` and `period_column` are not needed here; they are accepted so that `audit`,
+    `indicators` and `review_sample` take the same arguments.
+    """
+    del unit_column, period_column
+    table = to_canonical(episodes)
+    grouped = grouped if grouped is not None else grouper.group(table)
+    if len(grouped) != len(table):
+        raise ValueError(f"grouped has {len(grouped)} rows, the episodes {len(table)}")
+    if isinstance(block_list, str | Path):
+        block_list = load_block_list(block_list)
+    facts = _CodeFacts(grouper.tables, block_list or default_block_list(), other_years)
+    weight_of = _weights_mapping(weights)
+    n = len(table)
+    parts: list[_Part] = []
+    parts += _grouping_findings(grouped, grouper.tables)
+    parts += _field_findings(table)
+    parts += _diagnosis_findings(table, grouped, facts)
+    parts += _procedure_findings(table, facts)
+    parts += _duplicate_episode_findings(table)
+    if reported_drg_column is not None:
+        parts += _mismatch_findings(table, grouped, reported_drg_column, weight_of)
+    return _assemble(parts, table, grouped, weight_of, n)
+
+
+def drg_points(grouped: pa.Table, weights: Mapping[str, float] | pa.Table | None) -> np.ndarray:
+    """Points of each episode's regrouped DRG (NaN where the weight table has no such DRG)."""
+    weight_of = _weights_mapping(weights)
+    indices, distinct = _distinct(grouped.column("drg"))
+    values = np.array([weight_of.get(drg, math.nan) if weight_of else math.nan for drg in distinct] + [math.nan])
+    return values[indices]
+
+
+def error_drgs(tables: DrgTables) -> frozenset[str]:
+    """The error DRGs: those of the rules for episodes without a principal diagnosis, and their
+    sub-groups (NordDRG 470, 470P, ...; the Swedish version's Z-DRGs the same way)."""
+    roots = {rule.drg for rule in tables.rules if rule.icd == "-"}
+    bases = {drg[:3] for drg in roots}
+    return frozenset(roots | {drg for drg in tables.drgs if drg[:3] in bases})
+
+
+def indicators(
+    episodes: pa.Table,
+    grouped: pa.Table,
+    findings: pa.Table,
+    *,
+    unit_column: str | None = "unit",
+    period_column: str | None = "period",
+    care_type: bool = True,
+) -> pa.Table:
+    """Coding-quality indicators per unit, care type (inpatient: duration > 0) and period."""
+    table = to_canonical(episodes)
+    n = len(table)
+    keys = _group_keys(table, unit_column, period_column, care_type)
+    rows = findings.column("row").to_numpy()
+    kinds = findings.column("kind").to_numpy(zero_copy_only=False)
+    per_kind = {kind: np.bincount(rows[kinds == kind], minlength=n) for kind in FINDING_KINDS}
+    offsets, values = _list_offsets(table.column("diagnoses"))
+    counts = np.diff(offsets)
+    principal = _principal_codes(offsets, values)
+    mismatch = kinds == "drg_mismatch"
+    mismatch_points = np.bincount(
+        rows[mismatch],
+        weights=np.nan_to_num(findings.column("points").to_numpy(zero_copy_only=False)[mismatch]),
+        minlength=n,
+    )
+    columns = {
+        **keys,
+        "episodes": np.ones(n, np.int64),
+        "error_drg_share": (per_kind["error_drg"] > 0).astype(np.float64),
+        "symptom_principal_share": (per_kind["symptom_principal"] > 0).astype(np.float64),
+        "unspecified_principal_share": (per_kind["unspecified_principal"] > 0).astype(np.float64),
+        "z_principal_share": pc.starts_with(principal, "Z").to_numpy(zero_copy_only=False).astype(np.float64),
+        "mean_secondary_diagnoses": np.maximum(counts - 1, 0).astype(np.float64),
+        "cc_share": (pc.fill_null(grouped.column("cc_level"), 0).to_numpy() >= 1).astype(np.float64),
+        "findings": np.bincount(rows, minlength=n),
+        **{f"findings_{kind}": count for kind, count in per_kind.items()},
+        "drg_mismatches": per_kind["drg_mismatch"],
+        "mismatch_points": mismatch_points,
+    }
+    summed = [name for name in columns if name not in keys and not name.endswith(("_share", "_diagnoses"))]
+    averaged = [name for name in columns if name.endswith(("_share", "_diagnoses"))]
+    aggregated = (
+        pa.table(columns)
+        .group_by(list(keys))
+        .aggregate([(name, "sum") for name in summed] + [(name, "mean") for name in averaged])
+    )
+    aggregated = aggregated.rename_columns([re.sub(r"_(sum|mean)$", "", name) for name in aggregated.column_names])
+    order = [*keys, "episodes", *averaged, *(name for name in summed if name != "episodes")]
+    return aggregated.select(order).sort_by([(key, "ascending") for key in keys])
+
+
+def review_sample(
+    episodes: pa.Table,
+    findings: pa.Table,
+    *,
+    fraction: float,
+    seed: int = 0,
+    points: np.ndarray | None = None,
+    unit_column: str | None = "unit",
+    period_column: str | None = "period",
+) -> pa.Table:
+    """A reproducible stratified review sample of `fraction` of the episodes of each unit and period.
+
+    In each unit × period cell the episodes fall in four strata (no finding / finding, crossed with
+    points at stake below / at least the 75th percentile); strata are sampled at rates 1 : 2 : 3 : 4
+    (capped at everything), scaled so that the cell's sample is `fraction` of the cell. Each stratum
+    is a simple random sample without replacement, so an episode's inclusion probability is exactly
+    n_h / N_h of its stratum; weight reviewed results by its inverse to extrapolate.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], not {fraction}")
+    table = to_canonical(episodes)
+    n = len(table)
+    rows = findings.column("row").to_numpy()
+    finding_count = np.bincount(rows, minlength=n)
+    stake = np.zeros(n) if points is None else np.nan_to_num(np.asarray(points, np.float64))
+    finding_points = np.abs(np.nan_to_num(findings.column("points").to_numpy(zero_copy_only=False)))
+    np.maximum.at(stake, rows, finding_points)
+    positive = stake[stake > 0]
+    high = stake >= np.percentile(positive, 75) if len(positive) else np.zeros(n, bool)
+    high &= stake > 0
+    stratum = (finding_count > 0).astype(np.int64) * 2 + high.astype(np.int64)
+
+    keys = _group_keys(table, unit_column, period_column, care_type=False)
+    cell_codes = [
+        _distinct(pa.chunked_array([column]) if isinstance(column, pa.Array) else column)[0] for column in keys.values()
+    ]
+    cell_key = np.zeros(n, np.int64)
+    for codes in cell_codes:
+        cell_key = cell_key * (int(codes.max(initial=0)) + 2) + codes
+    _, cell = np.unique(cell_key, return_inverse=True)
+    group = cell * 4 + stratum
+    n_groups = (int(cell.max(initial=-1)) + 1) * 4
+    population = np.bincount(group, minlength=n_groups).reshape(-1, 4)
+    take = _allocate(population, fraction).ravel()
+
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(n), group))
+    starts = np.concatenate([[0], np.cumsum(population.ravel())])[:-1]
+    rank = np.arange(n) - starts[group[order]]
+    chosen = np.sort(order[rank < take[group[order]]])
+    probability = take / np.maximum(population.ravel(), 1)
+    columns = {
+        "row": pa.array(chosen, pa.int64()),
+        "episode_id": pc.cast(table.column("episode_id"), pa.string()).take(chosen),
+    }
+    for name, column in keys.items():
+        columns[name] = pa.chunked_array([column]).take(chosen) if isinstance(column, pa.Array) else column.take(chosen)
+    columns.update(
+        stratum=pa.array(np.array(_STRATUM_NAMES, dtype=object)[stratum[chosen]], pa.string()),
+        inclusion_probability=pa.array(probability[group[chosen]]),
+        findings=pa.array(finding_count[chosen]),
+        points_at_stake=pa.array(stake[chosen]),
+    )
+    return pa.table(columns)
+
+
+def audit_report(
+    path: str | Path,
+    episodes: pa.Table,
+    grouped: pa.Table,
+    findings: pa.Table,
+    *,
+    unit_column: str | None = "unit",
+    period_column: str | None = "period",
+    sample: pa.Table | None = None,
+    title: str = "Coding audit",
+) -> Path:
+    """One self-contained HTML file: indicator tables, findings per unit and care type, indicators
+    over time, the DRGs with most mismatches, and the review sample's size."""
+    per_unit = indicators(episodes, grouped, findings, unit_column=unit_column, period_column=None)
+    over_time = indicators(episodes, grouped, findings, unit_column=None, period_column=period_column, care_type=False)
+    unit_key = unit_column if unit_column else "all"
+    units = sorted(set(per_unit.column(unit_key).to_pylist()), key=str)
+    series = {}
+    for care in ("inpatient", "outpatient"):
+        part = per_unit.filter(pc.equal(per_unit.column("care_type"), care))
+        found = dict(zip(part.column(unit_key).to_pylist(), part.column("findings").to_pylist(), strict=True))
+        series[care] = [found.get(unit, 0) for unit in units]
+    sections = [
+        (
+            "Findings per unit, inpatient and outpatient",
+            bar_chart("Findings per unit", [str(unit) for unit in units], series, ylabel="findings"),
+        ),
+        ("Indicators per unit and care type", html_table(per_unit, max_rows=200)),
+    ]
+    period_key = period_column if period_column else "all"
+    x = [str(value) for value in over_time.column(period_key).to_pylist()]
+    shares = (
+        "error_drg_share",
+        "symptom_principal_share",
+        "unspecified_principal_share",
+        "z_principal_share",
+        "cc_share",
+    )
+    sections.append(
+        (
+            "Indicators over time",
+            line_chart(
+                "Indicators per period",
+                x,
+                {name: over_time.column(name).to_pylist() for name in shares},
+                ylabel="share",
+            )
+            + html_table(over_time, max_rows=120),
+        )
+    )
+    kinds = pc.value_counts(findings.column("kind")).to_pylist() if len(findings) else []
+    kind_table = pa.table(
+        {
+            "kind": [item["values"] for item in kinds],
+            "findings": [item["counts"] for item in kinds],
+            "meaning": [FINDING_KINDS.get(item["values"], "") for item in kinds],
+        }
+    )
+    sections.append(("Findings per kind", html_table(kind_table)))
+    mismatches = findings.filter(pc.equal(findings.column("kind"), "drg_mismatch"))
+    if len(mismatches):
+        top = (
+            mismatches.group_by("drg")
+            .aggregate([("row", "count"), ("points", "sum")])
+            .rename_columns(["drg", "mismatches", "points"])
+            .sort_by([("mismatches", "descending"), ("drg", "ascending")])
+            .slice(0, 15)
+        )
+        chart = bar_chart(
+            "Regrouped DRGs with most mismatches",
+            top.column("drg").to_pylist(),
+            {"mismatches": top.column("mismatches").to_pylist()},
+            ylabel="episodes",
+        )
+        sections.append(("DRGs with most mismatches (reported vs regrouped)", chart + html_table(top)))
+    else:
+        sections.append(
+            ("DRGs with most mismatches (reported vs regrouped)", "<p>No reported DRG given, or none differs.</p>")
+        )
+    if sample is not None:
+        strata = sample.group_by("stratum").aggregate([("row", "count"), ("inclusion_probability", "mean")])
+        sections.append(("Review sample", f"<p>{len(sample)} episodes drawn.</p>" + html_table(strata)))
+    errors = findings.filter(pc.equal(findings.column("severity"), "error")).select(
+        ["episode_id", "kind", "code", "text"]
+    )
+    sections.append(("First findings of severity error", html_table(errors, max_rows=50)))
+    intro = f"{len(episodes)} episodes, {len(findings)} findings. Shares are per episode; care type: inpatient when duration > 0."
+    return write_report(path, title, sections, intro=intro)
+
+
+# --------------------------------------------------------------------------------------------
+# What one distinct written code is
+
+
+class _CodeFacts:
+    """Judgements of distinct written codes against one table year and one block list."""
+
+    def __init__(self, tables: DrgTables, block_list: BlockList, other_years: Sequence[DrgTables]):
+        self.tables = tables
+        self.block_list = block_list
+        self.year = tables.release.label
+        self.asterisks = asterisk_codes(tables.diagnoses)
+        self.single_codes = {code for code, dagger in tables.diagnoses if dagger == NO_DAGGER}
+        self.categories: dict[str, list[str]] = {}
+        for code in sorted(self.single_codes | set(tables.procedures)):
+            self.categories.setdefault(code[:3], []).append(code)
+        self.other_years: dict[str, str] = {}
+        for other in other_years:
+            for code in {code for code, _ in other.diagnoses} | set(other.procedures):
+                self.other_years.setdefault(code, other.release.label)
+        errors = error_drgs(tables)
+        self.validation = [rule for rule in tables.rules if _is_code_validation(rule, errors)]
+        self.validation_values = frozenset(
+            value for rule in self.validation for value in (rule.mdc, rule.dgcat, rule.pdgprop, *rule.dgprop) if value
+        )
+
+    def diagnoses(self, distinct: list[str]) -> dict[str, np.ndarray]:
+        """Per distinct written diagnosis (plus a last entry for null/blank), every judgement."""
+        size = len(distinct) + 1
+        out = {
+            "code": np.full(size, "", object),
+            "status": np.zeros(size, np.int8),  # 0 ok, 1 unknown, 2 other year, 3 malformed, 4 blank
+            "status_text": np.full(size, "", object),
+            "category": np.full(size, "", object),
+            "symptom": np.zeros(size, bool),
+            "unspecified": np.zeros(size, bool),
+            "can_be_principal": np.zeros(size, bool),
+            "block_principal": np.full(size, "", object),
+            "block_secondary": np.full(size, "", object),
+            "sex_only": np.zeros(size, np.int8),
+            "min_age": np.zeros(size, np.int64),
+            "max_age": np.full(size, _NO_LIMIT, np.int64),
+            "sex_text": np.full(size, "", object),
+            "age_text": np.full(size, "", object),
+        }
+        out["status"][-1] = 4
+        combinations = self.block_list.by_role("combination")
+        out["combination"] = np.zeros((len(combinations), 2, size), bool)
+        principal_rules = self.block_list.by_role("principal", "any")
+        secondary_rules = self.block_list.by_role("secondary", "any")
+        for position, text in enumerate(distinct):
+            dagger, asterisk, _ = split_written_diagnosis(text)
+            if not dagger and not asterisk:
+                out["status"][position] = 4
+                continue
+            main = dagger or asterisk
+            parts = [code for code in (dagger, asterisk) if code]
+            out["code"][position] = f"{dagger} {asterisk}" if asterisk else main
+            out["category"][position] = main[:3]
+            status, status_text = self._diagnosis_status(dagger, asterisk)
+            out["status"][position] = status
+            out["status_text"][position] = status_text
+            symptom = main[:1] == "R" and main[1:3].isdigit()
+            unspecified = len(main) >= 4 and main[3] == "9"
+            out["symptom"][position] = symptom
+            out["unspecified"][position] = unspecified
+            alone_asterisk = not asterisk and main in self.asterisks
+            blocked = _first_block(principal_rules, parts, alone_asterisk)
+            out["block_principal"][position] = blocked
+            out["block_secondary"][position] = _first_block(secondary_rules, parts, alone_asterisk)
+            properties = self.tables.diagnoses.get((asterisk, dagger) if asterisk else (main, NO_DAGGER))
+            out["can_be_principal"][position] = (
+                status == 0
+                and not symptom
+                and not unspecified
+                and not blocked
+                and properties is not None
+                and properties.mdc not in ("", "99")
+            )
+            for index, entry in enumerate(combinations):
+                out["combination"][index, 0, position] = any(
+                    entry.matches(code, alone_asterisk=alone_asterisk) for code in parts
+                )
+                out["combination"][index, 1, position] = any(
+                    entry.partner_matches(code, alone_asterisk=alone_asterisk) for code in parts
+                )
+            if properties is not None and (
+                properties.mdc in _SEX_ONLY_MDC
+                or {properties.mdc, properties.dgcat} & self.validation_values
+                or properties.pdgprop & self.validation_values
+                or properties.dgprop & self.validation_values
+            ):
+                self._limits(properties, position, out)
+        return out
+
+    def procedures(self, distinct: list[str]) -> dict[str, np.ndarray]:
+        size = len(distinct) + 1
+        out = {
+            "code": np.full(size, "", object),
+            "status": np.full(size, 4, np.int8),
+            "status_text": np.full(size, "", object),
+        }
+        for position, text in enumerate(distinct):
+            code = clean_written_code(text).cleaned
+            if not code:
+                continue
+            out["code"][position] = code
+            if code in self.tables.procedures:
+                out["status"][position] = 0
+            elif not _PROCEDURE_SHAPE.match(code):
+                out["status"][position], out["status_text"][position] = (
+                    3,
+                    f"{text!r} is not shaped like a procedure code",
+                )
+            else:
+                out["status"][position], out["status_text"][position] = self._unknown(code, "procedure")
+        return out
+
+    def _diagnosis_status(self, dagger: str, asterisk: str) -> tuple[int, str]:
+        for code in (dagger, asterisk):
+            if code and not _DIAGNOSIS_SHAPE.match(code):
+                return 3, f"{code!r} is not shaped like an ICD-10 code"
+        if not asterisk:
+            return (0, "") if dagger in self.single_codes else self._unknown(dagger, "diagnosis")
+        if (asterisk, dagger) in self.tables.diagnoses:
+            return 0, ""
+        for code in (dagger, asterisk):
+            if code not in self.single_codes:
+                return self._unknown(code, "diagnosis")
+        return 0, ""
+
+    def _unknown(self, code: str, what: str) -> tuple[int, str]:
+        if code in self.other_years:
+            return 2, f"{what} {code} is in the {self.other_years[code]} tables but not in {self.year}"
+        siblings = self.categories.get(code[:3], [])
+        longer = [sibling for sibling in siblings if sibling.startswith(code) and sibling != code]
+        if longer:
+            return 1, f"{what} {code} is not a terminal code in {self.year}; more specific: {', '.join(longer[:4])}"
+        if siblings:
+            return 1, f"{what} {code} is not in {self.year}; its category {code[:3]} has {', '.join(siblings[:4])}"
+        return 1, f"{what} {code} is not in the {self.year} tables"
+
+    def _limits(self, properties, position: int, out: dict[str, np.ndarray]) -> None:
+        sex_reasons, age_reasons = [], []
+        sex_only = _SEX_ONLY_MDC.get(properties.mdc, 0)
+        if sex_only:
+            out["sex_only"][position] = sex_only
+            sex_reasons.append(f"MDC {properties.mdc} is for {'male' if sex_only == 1 else 'female'} patients")
+        for rule in self.validation:
+            if not _code_part_holds(rule, properties):
+                continue
+            if rule.agelim is not None and rule.agelim.op == "<":
+                out["min_age"][position] = max(out["min_age"][position], rule.agelim.days)
+                age_reasons.append(f"rule {rule.id}: age under {rule.agelim.days} days is not accepted")
+            elif rule.agelim is not None:
+                out["max_age"][position] = min(out["max_age"][position], rule.agelim.days)
+                age_reasons.append(f"rule {rule.id}: age over {rule.agelim.days} days is not accepted")
+            if rule.sex in ("M", "F", "1", "2"):
+                # a validation rule names the sex that the code does *not* fit
+                out["sex_only"][position] = 2 if rule.sex in ("M", "1") else 1
+                sex_reasons.append(f"rule {rule.id}: not for sex {rule.sex}")
+        code = out["code"][position]
+        out["sex_text"][position] = f"{code} does not fit the patient's sex: {'; '.join(sex_reasons)}"
+        out["age_text"][position] = f"{code} does not fit the patient's age: {'; '.join(age_reasons)}"
+
+
+def _is_code_validation(rule: Rule, error_drg_set: frozenset[str]) -> bool:
+    conditions = set(rule.conditions())
+    return (
+        rule.drg in error_drg_set
+        and rule.rtc not in _OK_RTC
+        and (rule.agelim is not None or rule.sex != "")
+        and conditions <= _CODE_CONDITIONS
+        and bool(conditions & ({"mdc", "dgcat", "pdgprop"} | {f"dgprop{i}" for i in range(1, 5)}))
+        and not any(value.startswith("-") for value in rule.dgprop)
+    )
+
+
+def _code_part_holds(rule: Rule, properties) -> bool:
+    return (
+        (not rule.mdc or rule.mdc == properties.mdc)
+        and (not rule.dgcat or rule.dgcat == properties.dgcat)
+        and (not rule.pdgprop or rule.pdgprop in properties.pdgprop)
+        and all(value in properties.dgprop for value in rule.dgprop)
+    )
+
+
+def _first_block(entries, codes: list[str], alone_asterisk: bool) -> str:
+    for entry in entries:
+        for code in codes:
+            if entry.matches(code, alone_asterisk=alone_asterisk):
+                shown = "asterisk code written alone" if entry.pattern == ASTERISK else entry.pattern
+                return f"{entry.reason} (block list: {shown}, {entry.where})"
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Findings, kind by kind: each returns `_Part`s of equal-length columns
+
+
+@frozen(eq=False)
+class _Part:
+    rows: np.ndarray
+    kind: str
+    severity: str | pa.Array
+    field: str | pa.Array
+    code: pa.Array
+    text: pa.Array
+    points: pa.Array | None = None  # None: the points of the regrouped DRG
+
+
+def _grouping_findings(grouped: pa.Table, tables: DrgTables) -> list[_Part]:
+    meanings = {**RETURN_CODE_MEANINGS, **tables.return_codes}
+    errors = error_drgs(tables)
+    drg = pc.fill_null(grouped.column("drg"), "")
+    rtc = pc.fill_null(grouped.column("rtc"), "")
+    indices, distinct = _distinct(pc.binary_join_element_wise(drg, rtc, "|"))
+    pairs = [value.split("|") for value in distinct] + [["", ""]]
+    in_error = np.array([d in errors for d, _ in pairs])
+    bad_rtc = np.array([r not in _OK_RTC for _, r in pairs])
+    texts = pa.array(
+        [f"DRG {d or 'none'}, return code {r}: {meanings.get(r, 'meaning not in the tables')}" for d, r in pairs]
+    )
+    parts = []
+    for kind, mask in (("error_drg", in_error), ("return_code", bad_rtc & ~in_error)):
+        rows = np.flatnonzero(mask[indices])
+        if len(rows):
+            picked = pa.array(indices[rows])
+            code = pa.array([r for _, r in pairs]).take(picked)
+            parts.append(_Part(rows, kind, "error", "rtc", code, texts.take(picked)))
+    return parts
+
+
+def _field_findings(table: pa.Table) -> list[_Part]:
+    sex = table.column("sex").to_numpy(zero_copy_only=False)
+    age = pc.fill_null(table.column("age_days"), -(2**31)).to_numpy()
+    duration = pc.fill_null(table.column("duration_days"), -(2**31)).to_numpy()
+    missing = -(2**31)
+    discharge = table.column("discharge")
+    offsets, values = _list_offsets(table.column("diagnoses"))
+    principal = _principal_codes(offsets, values)
+    checks = [
+        ("sex", pc.is_null(table.column("sex")).to_numpy(zero_copy_only=False), "warning", "sex missing"),
+        (
+            "sex",
+            ~np.isin(np.nan_to_num(sex.astype(float), nan=1), (1, 2)),
+            "error",
+            "sex is neither 1 (male) nor 2 (female)",
+        ),
+        ("age_days", age == missing, "warning", "age missing or not a number"),
+        ("age_days", (age != missing) & ((age < 0) | (age > _MAX_AGE_DAYS)), "error", "age below 0 or above 125 years"),
+        ("duration_days", duration == missing, "warning", "duration missing or not a number"),
+        ("duration_days", (duration != missing) & (duration < 0), "error", "duration below 0"),
+        (
+            "discharge",
+            pc.fill_null(pc.invert(pc.is_in(discharge, pa.array(["E", "N", "R"]))), False).to_numpy(
+                zero_copy_only=False
+            ),
+            "error",
+            "discharge is not E, N (H) or R",
+        ),
+        ("diagnoses", pc.equal(principal, "").to_numpy(zero_copy_only=False), "error", "no principal diagnosis"),
+    ]
+    shown = {
+        "sex": pc.cast(table.column("sex"), pa.string()),
+        "age_days": pc.cast(table.column("age_days"), pa.string()),
+        "duration_days": pc.cast(table.column("duration_days"), pa.string()),
+        "discharge": discharge,
+        "diagnoses": principal,
+    }
+    parts = []
+    for field, mask, severity, text in checks:
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            code = pc.fill_null(shown[field].take(rows), "")
+            parts.append(_Part(rows, "malformed_field", severity, field, _flat(code), _repeat(text, len(rows))))
+    return parts
+
+
+def _diagnosis_findings(table: pa.Table, grouped: pa.Table, facts: _CodeFacts) -> list[_Part]:
+    n = len(table)
+    offsets, values = _list_offsets(table.column("diagnoses"))
+    indices, distinct = _distinct(values)
+    judged = facts.diagnoses(distinct)
+    counts = np.diff(offsets)
+    row_of = np.repeat(np.arange(n), counts)
+    is_principal = np.zeros(len(indices), bool)
+    is_principal[offsets[:-1][counts > 0]] = True
+    code = pa.array(judged["code"], pa.string())
+    parts: list[_Part] = []
+
+    def part(mask: np.ndarray, kind: str, severity, field, text: pa.Array) -> None:
+        elements = np.flatnonzero(mask)
+        if len(elements):
+            taken = pa.array(indices[elements])
+            # severity or field None: the words depend on the position, principal or secondary
+            position = pa.array(is_principal[elements].astype(np.int32))
+            severity = severity if isinstance(severity, str) else _words(position, ("warning", "error"))
+            field = (
+                field if isinstance(field, str) else _words(position, ("secondary diagnosis", "principal diagnosis"))
+            )
+            parts.append(_Part(row_of[elements], kind, severity, field, code.take(taken), text.take(taken)))
+
+    status = judged["status"][indices]
+    status_text = pa.array(judged["status_text"], pa.string())
+    for value, kind in ((3, "malformed_code"), (1, "unknown_code"), (2, "code_not_valid_in_year")):
+        part(status == value, kind, None, None, status_text)
+
+    principal_block = pa.array(
+        [
+            f"{c} must not be principal diagnosis: {why}" if why else ""
+            for c, why in zip(judged["code"], judged["block_principal"], strict=True)
+        ]
+    )
+    secondary_block = pa.array(
+        [
+            f"{c} must not be secondary diagnosis: {why}" if why else ""
+            for c, why in zip(judged["code"], judged["block_secondary"], strict=True)
+        ]
+    )
+    part(
+        is_principal & (judged["block_principal"][indices] != ""),
+        "blocked_principal",
+        "error",
+        "principal diagnosis",
+        principal_block,
+    )
+    part(
+        ~is_principal & (judged["block_secondary"][indices] != ""),
+        "blocked_secondary",
+        "warning",
+        "secondary diagnosis",
+        secondary_block,
+    )
+    parts += _combination_findings(judged, indices, row_of, n, code, facts.block_list)
+    parts += _principal_choice_findings(judged, indices, row_of, is_principal, offsets, code)
+
+    # Validation findings the grouper already reports through its return code are not repeated.
+    rtc_ok = pc.is_in(pc.fill_null(grouped.column("rtc"), ""), pa.array(list(_OK_RTC))).to_numpy(zero_copy_only=False)
+    sex = pc.fill_null(table.column("sex"), 0).to_numpy()[row_of]
+    age = pc.fill_null(table.column("age_days"), -1).to_numpy()[row_of]
+    sex_only = judged["sex_only"][indices]
+    reported = rtc_ok[row_of] | ~is_principal
+    sex_conflict = (sex_only != 0) & np.isin(sex, (1, 2)) & (sex != sex_only) & reported
+    age_conflict = (age >= 0) & ((age < judged["min_age"][indices]) | (age > judged["max_age"][indices])) & reported
+    part(sex_conflict, "implausible_age_sex", "warning", None, pa.array(judged["sex_text"], pa.string()))
+    part(
+        age_conflict & ~sex_conflict, "implausible_age_sex", "warning", None, pa.array(judged["age_text"], pa.string())
+    )
+
+    # The same written diagnosis twice in one episode (distinct index + row identifies it).
+    key = row_of.astype(np.int64) * (len(distinct) + 1) + indices
+    _, first = np.unique(key, return_index=True)
+    repeated = np.ones(len(key), bool)
+    repeated[first] = False
+    repeated &= judged["status"][indices] != 4
+    part(
+        repeated,
+        "duplicate_code",
+        "info",
+        "diagnoses",
+        pa.array([f"{c} is written more than once" for c in judged["code"]]),
+    )
+    return parts
+
+
+def _combination_findings(judged, indices, row_of, n, code, block_list) -> list[_Part]:
+    parts = []
+    for index, entry in enumerate(block_list.by_role("combination")):
+        first_side = judged["combination"][index, 0][indices]
+        second_side = judged["combination"][index, 1][indices]
+        either = np.bincount(row_of[first_side | second_side], minlength=n)
+        has_first = np.bincount(row_of[first_side], minlength=n) > 0
+        has_second = np.bincount(row_of[second_side], minlength=n) > 0
+        rows = np.flatnonzero(has_first & has_second & (either >= 2))
+        if len(rows):
+            # name the episode's first code of the pair
+            element = _first_per_row(first_side, row_of, n)[rows]
+            text = f"{entry.pattern} together with {entry.partner}: {entry.reason} ({entry.where})"
+            parts.append(
+                _Part(
+                    rows,
+                    "blocked_combination",
+                    "warning",
+                    "diagnoses",
+                    code.take(pa.array(indices[element])),
+                    _repeat(text, len(rows)),
+                )
+            )
+    return parts
+
+
+def _principal_choice_findings(judged, indices, row_of, is_principal, offsets, code) -> list[_Part]:
+    """Symptom and unspecified principal diagnoses, each with the secondary that could replace it."""
+    n = len(offsets) - 1
+    counts = np.diff(offsets)
+    principal_of_row = np.full(n, len(judged["status"]) - 1)
+    principal_of_row[counts > 0] = indices[offsets[:-1][counts > 0]]
+    category_codes, category = np.unique(judged["category"].astype(str), return_inverse=True)
+    del category_codes
+    same_category = category[indices] == category[principal_of_row[row_of]]
+    specific = ~judged["unspecified"][indices] & ~judged["symptom"][indices] & (judged["status"][indices] == 0)
+    better_same = _first_per_row(~is_principal & same_category & specific, row_of, n)
+    better_any = _first_per_row(~is_principal & judged["can_be_principal"][indices], row_of, n)
+    parts = []
+    for kind, flag, what in (
+        ("symptom_principal", "symptom", "is a symptom code (R00-R99)"),
+        ("unspecified_principal", "unspecified", "is unspecified (4th character 9)"),
+    ):
+        rows = np.flatnonzero(judged[flag][principal_of_row] & (counts > 0))
+        if not len(rows):
+            continue
+        principal = code.take(pa.array(principal_of_row[rows]))
+        same, other = better_same[rows], better_any[rows]
+        alternative = np.where(same >= 0, same, other)
+        alternative_code = code.take(pa.array(indices[np.maximum(alternative, 0)] if len(indices) else alternative))
+        tail = pc.if_else(
+            pa.array(same >= 0),
+            pc.binary_join_element_wise("; secondary ", alternative_code, " of the same category is more specific", ""),
+            pc.if_else(
+                pa.array(other >= 0),
+                pc.binary_join_element_wise("; secondary ", alternative_code, " could be principal", ""),
+                pa.scalar("; no secondary diagnosis could replace it"),
+            ),
+        )
+        text = pc.binary_join_element_wise(principal, pa.scalar(f" {what} as principal diagnosis"), tail, "")
+        severity = pc.if_else(pa.array(alternative >= 0), pa.scalar("warning"), pa.scalar("info"))
+        parts.append(_Part(rows, kind, severity, "principal diagnosis", principal, text))
+    return parts
+
+
+def _procedure_findings(table: pa.Table, facts: _CodeFacts) -> list[_Part]:
+    offsets, values = _list_offsets(table.column("procedures"))
+    indices, distinct = _distinct(values)
+    judged = facts.procedures(distinct)
+    row_of = np.repeat(np.arange(len(table)), np.diff(offsets))
+    status = judged["status"][indices]
+    code, text = pa.array(judged["code"], pa.string()), pa.array(judged["status_text"], pa.string())
+    parts = []
+    for value, kind in ((3, "malformed_code"), (1, "unknown_code"), (2, "code_not_valid_in_year")):
+        elements = np.flatnonzero(status == value)
+        if len(elements):
+            taken = pa.array(indices[elements])
+            parts.append(_Part(row_of[elements], kind, "warning", "procedure", code.take(taken), text.take(taken)))
+    return parts
+
+
+def _duplicate_episode_findings(table: pa.Table) -> list[_Part]:
+    ids = pc.cast(table.column("episode_id"), pa.string())
+    indices, _ = _distinct(ids)
+    _, first = np.unique(indices, return_index=True)
+    repeated = np.ones(len(indices), bool)
+    repeated[first] = False
+    rows = np.flatnonzero(repeated)
+    if not len(rows):
+        return []
+    times = np.bincount(indices)[indices[rows]]
+    text = pc.binary_join_element_wise("episode id occurs ", pc.cast(pa.array(times), pa.string()), " times", "")
+    return [_Part(rows, "duplicate_episode", "error", "episode_id", _flat(pc.fill_null(ids.take(rows), "")), text)]
+
+
+def _mismatch_findings(table: pa.Table, grouped: pa.Table, column: str, weight_of: dict[str, float]) -> list[_Part]:
+    if column not in table.column_names:
+        raise ValueError(f"reported DRG column {column!r} is not among {', '.join(table.column_names)}")
+    reported = pc.utf8_upper(pc.utf8_trim_whitespace(pc.fill_null(pc.cast(table.column(column), pa.string()), "")))
+    regrouped = pc.fill_null(grouped.column("drg"), "")
+    indices, distinct = _distinct(pc.binary_join_element_wise(reported, regrouped, "|"))
+    pairs = [value.split("|") for value in distinct] + [["", ""]]
+    differs = np.array([bool(r) and r != g for r, g in pairs])
+    rows = np.flatnonzero(differs[indices])
+    if not len(rows):
+        return []
+
+    def weight(drg: str) -> float | None:
+        return weight_of.get(drg) if weight_of else None
+
+    delta = [
+        None if weight(g) is None or weight(r) is None else weight(g) - weight(r)  # type: ignore[operator]
+        for r, g in pairs
+    ]
+    texts = [
+        f"reported DRG {r}, regrouped {g}" + ("" if d is None else f": {d:+.3f} points (regrouped minus reported)")
+        for (r, g), d in zip(pairs, delta, strict=True)
+    ]
+    picked = pa.array(indices[rows])
+    return [
+        _Part(
+            rows,
+            "drg_mismatch",
+            "error",
+            column,
+            pa.array([r for r, _ in pairs]).take(picked),
+            pa.array(texts).take(picked),
+            pa.array(delta, pa.float64()).take(picked),
+        )
+    ]
+
+
+def _assemble(parts: list[_Part], table: pa.Table, grouped: pa.Table, weight_of: dict[str, float], n: int) -> pa.Table:
+    if not parts:
+        return FINDING_SCHEMA.empty_table()
+    rows = np.concatenate([part.rows for part in parts]).astype(np.int64)
+    kind_order = {kind: position for position, kind in enumerate(FINDING_KINDS)}
+    drg = pc.fill_null(grouped.column("drg"), "").combine_chunks()
+    points_of_row = pa.array(
+        np.where(np.isnan(p := _row_points(drg, weight_of, n)), None, p), pa.float64(), from_pandas=True
+    )
+
+    def column(values, size: int) -> pa.Array:
+        return _repeat(values, size) if isinstance(values, str) else _flat(values)
+
+    findings = pa.table(
+        {
+            "row": pa.array(rows),
+            "episode_id": pc.cast(table.column("episode_id"), pa.string()).take(rows),
+            "kind": pa.concat_arrays([_repeat(part.kind, len(part.rows)) for part in parts]),
+            "severity": pa.concat_arrays([column(part.severity, len(part.rows)) for part in parts]),
+            "field": pa.concat_arrays([column(part.field, len(part.rows)) for part in parts]),
+            "code": pa.concat_arrays([_flat(part.code) for part in parts]),
+            "text": pa.concat_arrays([_flat(part.text) for part in parts]),
+            "drg": drg.take(rows),
+            "points": pa.concat_arrays(
+                [_flat(part.points) if part.points is not None else points_of_row.take(part.rows) for part in parts]
+            ),
+        }
+    )
+    order = np.lexsort((np.concatenate([np.full(len(part.rows), kind_order[part.kind]) for part in parts]), rows))
+    return findings.take(pa.array(order)).cast(FINDING_SCHEMA)
+
+
+# --------------------------------------------------------------------------------------------
+# Small columnar helpers
+
+
+def _weights_mapping(weights: Mapping[str, float] | pa.Table | None) -> dict[str, float]:
+    if weights is None:
+        return {}
+    if isinstance(weights, pa.Table):
+        missing = [name for name in ("drg", "weight") if name not in weights.column_names]
+        if missing:
+            raise ValueError(
+                f"weight table lacks column(s) {', '.join(missing)}; it has {', '.join(weights.column_names)}"
+            )
+        drgs = pc.cast(weights.column("drg"), pa.string()).to_pylist()
+        values = pc.cast(weights.column("weight"), pa.float64()).to_pylist()
+        return {
+            str(drg).strip(): float(value) for drg, value in zip(drgs, values, strict=True) if drg and value is not None
+        }
+    return {str(drg).strip(): float(value) for drg, value in weights.items()}
+
+
+def _row_points(drg: pa.Array, weight_of: dict[str, float], n: int) -> np.ndarray:
+    if not weight_of:
+        return np.full(n, np.nan)
+    indices, distinct = _distinct(drg)
+    return np.array([weight_of.get(value, math.nan) for value in distinct] + [math.nan])[indices]
+
+
+def _list_offsets(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if array.null_count:
+        array = pc.fill_null(array, pa.scalar([], array.type))
+    offsets = array.offsets.to_numpy().astype(np.int64)
+    values = array.values.slice(offsets[0], offsets[-1] - offsets[0])
+    return offsets - offsets[0], values
+
+
+def _distinct(values) -> tuple[np.ndarray, list[str]]:
+    """Dictionary indices (nulls and blanks map to the extra last entry) and the distinct values."""
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    encoded = pc.dictionary_encode(array)
+    distinct = encoded.dictionary.to_pylist()
+    indices = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return indices, distinct
+
+
+def _principal_codes(offsets: np.ndarray, values: pa.Array) -> pa.Array:
+    """The written principal diagnosis of each episode, trimmed and upper case ("" when none)."""
+    counts = np.diff(offsets)
+    if not len(values):
+        return pa.array([""] * len(counts), pa.string())
+    taken = values.take(pa.array(np.where(counts > 0, offsets[:-1], 0)))
+    text = pc.utf8_upper(pc.utf8_trim_whitespace(pc.fill_null(taken, "")))
+    return pc.if_else(pa.array(counts > 0), text, "")
+
+
+def _first_per_row(mask: np.ndarray, row_of: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the index of its first element where `mask` holds, else -1."""
+    elements = np.flatnonzero(mask)
+    rows, first = np.unique(row_of[elements], return_index=True)
+    out = np.full(n, -1, np.int64)
+    out[rows] = elements[first]
+    return out
+
+
+def _group_keys(table: pa.Table, unit_column: str | None, period_column: str | None, care_type: bool) -> dict:
+    n = len(table)
+    keys = {}
+    for name in (unit_column, period_column):
+        if name is None:
+            continue
+        if name not in table.column_names:
+            raise ValueError(f"column {name!r} is not among {', '.join(table.column_names)}")
+        keys[name] = pc.fill_null(pc.cast(table.column(name), pa.string()), "(none)")
+    if unit_column is None and period_column is None:
+        keys["all"] = _repeat("all", n)
+    if care_type:
+        duration = table.column("duration_days")
+        keys["care_type"] = pc.if_else(
+            pc.is_null(duration), "unknown", pc.if_else(pc.greater(duration, 0), "inpatient", "outpatient")
+        )
+    return keys
+
+
+def _allocate(population: np.ndarray, fraction: float) -> np.ndarray:
+    """Sample sizes per cell × stratum: stratum rates proportional to `_STRATUM_FACTORS`, capped at
+    1, scaled so that each cell draws round(fraction × cell size) (at least one from a non-empty cell)."""
+    take = np.zeros_like(population)
+    for cell, sizes in enumerate(population):
+        wanted = max(1, round(fraction * sizes.sum())) if sizes.sum() else 0
+        rates = np.zeros(4)
+        open_strata = sizes > 0
+        left = float(wanted)
+        # Water-filling: strata whose rate would exceed 1 are taken whole and the rest rescaled.
+        while open_strata.any() and left > 0:
+            scale = left / float((sizes * _STRATUM_FACTORS)[open_strata].sum())
+            full = open_strata & (scale * _STRATUM_FACTORS >= 1)
+            if not full.any():
+                rates[open_strata] = scale * _STRATUM_FACTORS[open_strata]
+                break
+            rates[full] = 1.0
+            left -= float(sizes[full].sum())
+            open_strata &= ~full
+        take[cell] = np.minimum(np.round(sizes * rates), sizes).astype(population.dtype)
+    return take
+
+
+def _flat(values) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _words(choice: pa.Array, words: tuple[str, ...]) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(choice, pa.array(words)).cast(pa.string())
+
+
+def _repeat(text: str, size: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(size, np.int32)), pa.array([text])).cast(pa.string())
