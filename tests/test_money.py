@@ -1,0 +1,168 @@
+"""Money: weight and financing files, pricing, casemix and KPP, with figures checked by hand.
+
+The worked example is the one in docs/money.md: price 40 000 per point, activity share 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+import pytest
+
+from nordgroup.exceptions import TableFormatError
+from nordgroup.money import (
+    CostWeightRules,
+    Financing,
+    casemix,
+    cost_vs_reimbursement,
+    load_financing,
+    load_weights,
+    price_episodes,
+    weights_from_costs,
+)
+from tests.conftest import DEMO_TABLES
+
+WEIGHTS_CSV = """drg,weight,trim_days,per_day_weight,weight_outpatient
+100,1.0,10,0.1,0.25
+200,2.5,,,
+"""
+FINANCING = Financing(price_per_point=40_000, activity_share=0.5, year=2026, currency="NOK", demo=True)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    path = tmp_path / "weights_example.csv"
+    path.write_text(WEIGHTS_CSV)
+    return load_weights(path)
+
+
+def worked_example() -> pa.Table:
+    """Five grouped episodes: A-D as in docs/money.md, E in a DRG the weight table lacks."""
+    return pa.table(
+        {
+            "episode_id": ["A", "B", "C", "D", "E"],
+            "unit": ["med", "med", "med", "surg", "surg"],
+            "drg": ["100", "100", "100", "200", "999"],
+            "duration_days": pa.array([4, 15, 0, 30, 3], pa.int32()),
+        }
+    )
+
+
+def test_worked_example_per_episode(weights):
+    priced = price_episodes(worked_example(), weights, FINANCING).to_pydict()
+    assert priced["care_type"] == ["inpatient", "inpatient", "outpatient", "inpatient", "inpatient"]
+    assert priced["supplement_days"] == [0, 5, 0, 0, None]
+    assert priced["points"][:4] == pytest.approx([1.0, 1.5, 0.25, 2.5])  # B: 1.0 + 5 days x 0.1
+    assert priced["points"][4] is None and priced["priced"] == [True, True, True, True, False]
+    assert priced["drg_value"][:4] == pytest.approx([40_000, 60_000, 10_000, 100_000])
+    assert priced["reimbursement"][:4] == pytest.approx([20_000, 30_000, 5_000, 50_000])
+
+
+def test_worked_example_casemix(weights):
+    priced = price_episodes(worked_example(), weights, FINANCING)
+    total = casemix(priced).to_pylist()[0]
+    assert total["episodes"] == 5 and total["unpriced"] == 1
+    assert total["points"] == pytest.approx(5.25)
+    assert total["casemix_index"] == pytest.approx(5.25 / 4)
+    assert total["reimbursement"] == pytest.approx(105_000)
+    by_unit = {row["unit"]: row for row in casemix(priced, "unit").to_pylist()}
+    assert by_unit["med"]["casemix_index"] == pytest.approx(2.75 / 3)
+    assert by_unit["surg"]["points"] == pytest.approx(2.5)
+
+
+def test_zero_padded_drgs_meet(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_text("DRG;Weight;Trim_days\n001;1,5;\n014A;0,5;3\n")  # semicolons and decimal commas
+    grouped = pa.table({"drg": ["1", "14A"], "duration_days": pa.array([1, 1], pa.int32())})
+    priced = price_episodes(grouped, load_weights(path), FINANCING)
+    assert priced.column("points").to_pylist() == pytest.approx([1.5, 0.5])
+
+
+def test_cost_vs_reimbursement_by_hand(weights):
+    priced = price_episodes(worked_example(), weights, FINANCING)
+    priced = priced.append_column("cost", pa.array([50_000.0, 70_000.0, 5_000.0, 90_000.0, 1_000.0]))
+    table = {row["drg"]: row for row in cost_vs_reimbursement(priced, min_episodes=2).to_pylist()}
+    # DRG 100: cost 125 000 against DRG value 110 000 -> loses 15 000 on 3 episodes
+    assert table["100"]["cost"] == pytest.approx(125_000) and table["100"]["revenue"] == pytest.approx(110_000)
+    assert table["100"]["margin"] == pytest.approx(-15_000) and table["100"]["episodes"] == 3
+    assert table["200"]["margin"] == pytest.approx(10_000) and table["200"]["few_episodes"]
+    assert "999" not in table  # unpriced: no revenue to compare
+    first = cost_vs_reimbursement(priced, basis="reimbursement").to_pylist()[0]
+    assert first["drg"] == "100" and first["margin"] == pytest.approx(55_000 - 125_000)
+
+
+def test_weights_from_costs_by_hand(tmp_path):
+    costed = pa.table(
+        {
+            "drg": ["X"] * 5 + ["Y"] * 2,
+            "cost": [100.0, 100.0, 100.0, 100.0, 1000.0, 300.0, 300.0],
+            "duration_days": pa.array([2, 2, 2, 2, 2, 3, 3], pa.int32()),
+        }
+    )
+    result = weights_from_costs(costed, rules=CostWeightRules(cost_fence=3.0, min_episodes=3))
+    details = {row["drg"]: row for row in result.details.to_pylist()}
+    assert details["X"]["outliers"] == 1  # IQR 0: the 1000 lies outside the fences
+    assert result.mean_cost == pytest.approx(1000 / 6)
+    assert details["X"]["weight"] == pytest.approx(0.6) and details["Y"]["weight"] == pytest.approx(1.8)
+    assert details["Y"]["per_day_weight"] == pytest.approx(100 / (1000 / 6))
+    assert result.few_episodes == ["Y"]
+    reloaded = load_weights(result.write_csv(tmp_path / "kpp_weights.csv"))
+    assert [(row.drg, round(row.weight, 9)) for row in reloaded.rows] == [("X", 0.6), ("Y", 1.8)]
+
+
+def test_cost_weights_average_one():
+    costed = pa.table({"drg": ["A", "A", "B", "C", "C", "C"], "cost": [1.0, 3.0, 10.0, 2.0, 2.0, 2.0]})
+    result = weights_from_costs(costed, rules=CostWeightRules(cost_fence=None))
+    details = result.details.to_pylist()
+    mean_weight = sum(row["weight"] * row["inliers"] for row in details) / sum(row["inliers"] for row in details)
+    assert mean_weight == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "row", "column"),
+    [
+        ("drg,weight\n100,abc\n", 2, "weight"),
+        ("drg,weight,trim_days\n100,1.0,2.5\n", 2, "trim_days"),
+        ("drg,weight\n100,1\n0100,2\n", 3, "drg"),
+        ("drg,points\n100,1\n", 1, "weight"),
+        ("drg,weight\n100,-1\n", 2, "weight"),
+    ],
+)
+def test_weight_errors_name_row_and_column(tmp_path, text, row, column):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(TableFormatError) as raised:
+        load_weights(path)
+    assert raised.value.row == row and raised.value.column == column and raised.value.path == str(path)
+
+
+def test_weights_from_excel(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    pytest.importorskip("python_calamine")
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in (["DRG", "weight", "trim_days", "per_day_weight"], ["5", 1.25, 7, 0.05]):
+        sheet.append(row)
+    workbook.save(tmp_path / "w.xlsx")
+    table = load_weights(tmp_path / "w.xlsx")
+    assert table.rows[0].drg == "5" and table.rows[0].trim_days == 7 and table.rows[0].weight == 1.25
+
+
+def test_demo_files_are_labelled_demo():
+    weights = load_weights(DEMO_TABLES / "weights_demo.csv")
+    financing = load_financing(DEMO_TABLES / "financing_demo.toml")
+    assert weights.demo and "DEMO" in weights.label
+    assert financing.demo and "DEMO" in financing.label
+    assert math.isclose(financing.activity_share, 0.5)
+    assert weights.to_arrow().column_names == ["drg", "weight", "trim_days", "per_day_weight", "weight_outpatient"]
+
+
+def test_financing_errors(tmp_path):
+    path = tmp_path / "f.toml"
+    path.write_text("price_per_point = 45000\nyear = 2026\n")
+    with pytest.raises(TableFormatError, match="activity_share"):
+        load_financing(path)
+    path.write_text("price_per_point = 45000\nactivity_share = 1.5\nyear = 2026\n")
+    with pytest.raises(ValueError, match="activity_share"):
+        load_financing(path)
