@@ -363,7 +363,10 @@ def audit_report(
         ["episode_id", "kind", "code", "text"]
     )
     sections.append(("First findings of severity error", html_table(errors, max_rows=50)))
-    intro = f"{len(episodes)} episodes, {len(findings)} findings. Shares are per episode; care type: inpatient when duration > 0."
+    intro = (
+        f"{len(episodes)} episodes, {len(findings)} findings. "
+        "Shares are per episode; care type: inpatient when duration > 0."
+    )
     return write_report(path, title, sections, intro=intro)
 
 
