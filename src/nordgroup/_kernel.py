@@ -160,7 +160,8 @@ def _group_range(
 
         # --- stage 2: the first rule whose every filled column holds
         matched = _NONE
-        for candidate in range(signature_offsets[signature], signature_offsets[signature + 1]):
+        variant = signature * 12 + ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + min(cc, 2)
+        for candidate in range(signature_offsets[variant], signature_offsets[variant + 1]):
             r = signature_rules[candidate]
             c = rule_icd[r]
             if c == 1 and not known:

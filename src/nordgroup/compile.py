@@ -27,7 +27,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "2"
+_CACHE_VERSION = "3"
 
 
 @frozen(eq=False)
@@ -85,7 +85,7 @@ class CompiledTables:
     # Candidate rules by principal-diagnosis signature (its MDC, DGCAT, PDGPROP and whether it is
     # known): only these rules can hold, so the kernel skips the rest without reading them.
     key_signature: np.ndarray  # int32 [keys, sex 0..2]
-    signature_offsets: np.ndarray  # int64 [signatures + 1]
+    signature_offsets: np.ndarray  # int64 [signatures * VARIANTS + 1]
     signature_rules: np.ndarray  # int32: rule rows, in first-match order, per signature
 
     def kernel_arrays(self) -> tuple[np.ndarray, ...]:
@@ -282,9 +282,12 @@ def _compile(tables: DrgTables) -> CompiledTables:
     rule_mdc = column(bit_of(mdc, r.mdc) for r in rules)
     rule_dgcat = column(bit_of(dgcat, r.dgcat) for r in rules)
     rule_pdgprop = column(bit_of(pdgprop, r.pdgprop) for r in rules)
+    rule_or = column((OR_CONDITIONS.get(r.or_proc, 9) if r.or_proc else 0 for r in rules), np.int8)
+    rule_compl = column((int(r.compl) if r.compl.isdigit() else 9 if r.compl else 0 for r in rules), np.int8)
     key_signature, signature_offsets, signature_rules = _signatures(
-        key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex, rule_icd, rule_mdc, rule_dgcat, rule_pdgprop
-    )
+        key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex,
+        rule_icd, rule_mdc, rule_dgcat, rule_pdgprop, rule_or, rule_compl,
+    )  # fmt: skip
     ages = [limit(rule.agelim) for rule in rules]
     durations = [limit(rule.dur) for rule in rules]
     return CompiledTables(
@@ -318,8 +321,8 @@ def _compile(tables: DrgTables) -> CompiledTables:
         rule_mdc=rule_mdc,
         rule_dgcat=rule_dgcat,
         rule_pdgprop=rule_pdgprop,
-        rule_compl=column((int(r.compl) if r.compl.isdigit() else 9 if r.compl else 0 for r in rules), np.int8),
-        rule_or=column((OR_CONDITIONS.get(r.or_proc, 9) if r.or_proc else 0 for r in rules), np.int8),
+        rule_compl=rule_compl,
+        rule_or=rule_or,
         rule_procpro=column(bit_of(procpr, r.procpro) for r in rules),
         rule_secpro_kind=secpro_kind,
         rule_secpro=secpro,
@@ -337,33 +340,55 @@ def _compile(tables: DrgTables) -> CompiledTables:
     )
 
 
-def _signatures(key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex, rule_icd, rule_mdc, rule_dgcat, rule_pdgprop):
+#: Candidate lists exist per principal signature and per episode "variant": which OR values the
+#: procedures carry (none, 1, 2, both) times the CC level (0, 1, 2). Surgical rules (`or_proc S`)
+#: and CC rules are then never read for the many episodes that cannot meet them.
+OR_CLASSES, CC_LEVELS = 4, 3
+VARIANTS = OR_CLASSES * CC_LEVELS
+
+
+def _signatures(key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex, rule_icd, rule_mdc, rule_dgcat, rule_pdgprop, rule_or, rule_compl):
     """Group principal diagnoses by what the principal-only rule columns read, and list per group
-    the rules whose icd, mdc, dgcat and pdgprop columns can hold (the rest never can)."""
+    and variant the rules whose icd, mdc, dgcat, pdgprop, or_proc and compl columns can hold."""
     n_rules = len(rule_icd)
     all_rules = np.arange(n_rules, dtype=np.int32)
+    variant_masks = []
+    for or_class in range(OR_CLASSES):
+        has1, has2 = bool(or_class & 1), bool(or_class & 2)
+        or_ok = (
+            (rule_or == 0)
+            | ((rule_or == 1) & has1)
+            | ((rule_or == 2) & (has1 or has2))
+            | ((rule_or == 3) & (not has1))
+            | ((rule_or == 4) & (not has1) & (not has2))
+        )
+        for cc in range(CC_LEVELS):
+            variant_masks.append(or_ok & (rule_compl <= cc))
     signatures: dict[tuple, int] = {}
     lists: list[np.ndarray] = []
 
-    def candidates(known: bool, mdc_id: int, dgcat_id: int, pdgprop_words: np.ndarray) -> np.ndarray:
+    def principal_ok(known: bool, mdc_id: int, dgcat_id: int, pdgprop_words: np.ndarray) -> np.ndarray:
         icd_ok = (rule_icd == 0) | ((rule_icd == 1) & known) | ((rule_icd == 2) & (not known))
         mdc_ok = (rule_mdc == NONE) | (rule_mdc == mdc_id)
         dgcat_ok = (rule_dgcat == NONE) | (rule_dgcat == dgcat_id)
         bits = np.where(rule_pdgprop >= 0, rule_pdgprop, 0).astype(np.int64)
         has = ((pdgprop_words[bits >> 6] >> (bits & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
         pdgprop_ok = (rule_pdgprop == NONE) | ((rule_pdgprop >= 0) & has)
-        return all_rules[icd_ok & mdc_ok & dgcat_ok & pdgprop_ok]
+        return icd_ok & mdc_ok & dgcat_ok & pdgprop_ok
+
+    def add(mask: np.ndarray) -> None:
+        lists.extend(all_rules[mask & variant] for variant in variant_masks)
 
     def signature_of(known: bool, mdc_id: int, dgcat_id: int, pdgprop_words: np.ndarray) -> int:
         key = (known, mdc_id, dgcat_id, pdgprop_words.tobytes())
         if key not in signatures:
-            signatures[key] = len(lists)
-            lists.append(candidates(known, mdc_id, dgcat_id, pdgprop_words))
+            signatures[key] = len(lists) // VARIANTS
+            add(principal_ok(known, mdc_id, dgcat_id, pdgprop_words))
         return signatures[key]
 
     empty = np.zeros(key_pdgprop.shape[1], np.uint64)
     assert signature_of(False, NONE, NONE, empty) == NO_PRINCIPAL_SIGNATURE
-    lists.append(all_rules)  # ALL_RULES_SIGNATURE
+    add(np.ones(n_rules, np.bool_))  # ALL_RULES_SIGNATURE, still split by variant
     key_signature = np.zeros((len(key_known), 3), np.int32)
     for row in range(len(key_known)):
         for sex in range(3):
