@@ -60,25 +60,30 @@ def main() -> None:
     print(f"reference grouper (pure Python): {reference_rate:,.0f} episodes/s (baseline)")
 
     for n in args.sizes:
-        batch = synthesize(tables, n, seed=3)
-        canonical = to_canonical(batch)
-        encoded = encode_episodes(canonical, grouper.compiled)
-        arrays, table_arrays = encoded.kernel_arrays(), grouper.compiled.kernel_arrays()
-        serial = best(lambda: _kernel.group_encoded(arrays, table_arrays, n, parallel=False))
-        parallel = best(lambda: _kernel.group_encoded(arrays, table_arrays, n, parallel=True))
-        encode = best(lambda: encode_episodes(canonical, grouper.compiled))
-        end_to_end = best(lambda: grouper.group(batch))
-        end_to_end_serial = best(lambda: grouper.group(batch, parallel=False))
-        print(f"\n{n:,} episodes")
-        for label, seconds in [
-            ("kernel on encoded data, 1 thread", serial),
-            (f"kernel on encoded data, {numba.get_num_threads()} threads", parallel),
-            ("encoding codes (Arrow → arrays)", encode),
-            ("end to end Arrow in → Arrow out, 1 kernel thread", end_to_end_serial),
-            (f"end to end Arrow in → Arrow out, {numba.get_num_threads()} kernel threads", end_to_end),
-        ]:
-            rate = n / seconds
-            print(f"  {label:<58} {seconds:7.3f} s {rate:>13,.0f} episodes/s  ×{rate / reference_rate:,.0f} reference")
+        measure(grouper, n, reference_rate)
+
+
+def measure(grouper: ng.Grouper, n: int, reference_rate: float) -> None:
+    """Kernel, encoding and end-to-end rates for `n` synthetic episodes."""
+    batch = synthesize(grouper.tables, n, seed=3)
+    canonical = to_canonical(batch)
+    encoded = encode_episodes(canonical, grouper.compiled)
+    arrays, table_arrays = encoded.kernel_arrays(), grouper.compiled.kernel_arrays()
+    serial = best(lambda: _kernel.group_encoded(arrays, table_arrays, n, parallel=False))
+    parallel = best(lambda: _kernel.group_encoded(arrays, table_arrays, n, parallel=True))
+    encode = best(lambda: encode_episodes(canonical, grouper.compiled))
+    end_to_end = best(lambda: grouper.group(batch))
+    end_to_end_serial = best(lambda: grouper.group(batch, parallel=False))
+    print(f"\n{n:,} episodes")
+    for label, seconds in [
+        ("kernel on encoded data, 1 thread", serial),
+        (f"kernel on encoded data, {numba.get_num_threads()} threads", parallel),
+        ("encoding codes (Arrow → arrays)", encode),
+        ("end to end Arrow in → Arrow out, 1 kernel thread", end_to_end_serial),
+        (f"end to end Arrow in → Arrow out, {numba.get_num_threads()} kernel threads", end_to_end),
+    ]:
+        rate = n / seconds
+        print(f"  {label:<58} {seconds:7.3f} s {rate:>13,.0f} episodes/s  ×{rate / reference_rate:,.0f} reference")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,11 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NOR = SHARED / "norddrg" / "nor"
 DEMO_TABLES = Path(__file__).resolve().parents[1] / "grouper_tables"
-RELEASES = {2015: "DefinitionData_NOR_2015_Pr1cN.zip", 2016: "DefinitionData_NOR_2016_PR1cN.zip", 2017: "DefinitionData_NOR_2017_PR1aN.zip"}
+RELEASES = {
+    2015: "DefinitionData_NOR_2015_Pr1cN.zip",
+    2016: "DefinitionData_NOR_2016_PR1cN.zip",
+    2017: "DefinitionData_NOR_2017_PR1aN.zip",
+}
 #: The table year the official reference episodes were grouped with (proved in test_official_cases.py).
 REFERENCE_YEAR = 2015
 

@@ -15,9 +15,8 @@ _settings = settings(max_examples=60, deadline=None, suppress_health_check=[Heal
 
 
 def _tables():
-    from tests.conftest import RELEASES, shared_path
-
     from nordgroup import load_tables
+    from tests.conftest import RELEASES, shared_path
 
     return load_tables(shared_path("norddrg", "nor", RELEASES[YEAR]), cache=True)
 

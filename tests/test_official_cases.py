@@ -21,10 +21,16 @@ CONTRADICTING_TABLES = {"826": ("470", "000D00004", "9"), "829": ("470", "000D00
 
 def _mismatches(result) -> list[dict]:
     bad = pc.or_(
-        pc.or_(pc.not_equal(result["drg"], result["DRGKode"]), pc.not_equal(result["rule"], result["DRGGrupperingsregel"])),
+        pc.or_(
+            pc.not_equal(result["drg"], result["DRGKode"]), pc.not_equal(result["rule"], result["DRGGrupperingsregel"])
+        ),
         pc.not_equal(result["rtc"], result["Returkode"]),
     )
-    return result.filter(bad).select(["episode_id", "DRGKode", "DRGGrupperingsregel", "Returkode", "drg", "rule", "rtc"]).to_pylist()
+    return (
+        result.filter(bad)
+        .select(["episode_id", "DRGKode", "DRGGrupperingsregel", "Returkode", "drg", "rule", "rtc"])
+        .to_pylist()
+    )
 
 
 @pytest.mark.parametrize("file", CASE_FILES)
@@ -39,7 +45,9 @@ def test_every_official_case_matches_except_the_documented_contradictions(nor_gr
 
 
 @pytest.mark.parametrize("case_id", sorted(CONTRADICTING_TABLES))
-@pytest.mark.xfail(strict=True, reason="the official answer's rtc contradicts the 2015 table (see CONTRADICTING_TABLES)")
+@pytest.mark.xfail(
+    strict=True, reason="the official answer's rtc contradicts the 2015 table (see CONTRADICTING_TABLES)"
+)
 def test_official_answer_that_contradicts_its_tables(nor_grouper, nor_tables, case_id):
     """Kept as a strict expected failure: passes only if we start copying the contradiction."""
     episodes = ng.read_episodes(shared_path("norddrg", "nor", "cases_nor_reference.csv"), layout="nor-string")

@@ -62,20 +62,26 @@ def _answers(result: pa.Table) -> list[tuple]:
 def _oracle_convention(table: pa.Table) -> pa.Table:
     """The same episodes as the oracle reads them: missing numbers as 0, uncleaned codes unknown."""
 
-    def as_written(text: str, clean) -> str:
-        return text if not clean(text) else "?" + text  # "?": a code no table holds
+    def unknown_if_cleaned(text: str, changed: bool) -> str:
+        return "?" + text if changed and text.strip() else text  # "?": a code no table holds
 
     diagnoses = [
-        [as_written(text, lambda t: split_written_diagnosis(t)[2] and text.strip() != "") for text in row]
+        [unknown_if_cleaned(text, split_written_diagnosis(text)[2]) for text in row]
         for row in table["diagnoses"].to_pylist()
     ]
-    procedures = [[as_written(text, lambda t: clean_written_code(t).changed) for text in row] for row in table["procedures"].to_pylist()]
-    return (
-        table.set_column(table.schema.get_field_index("age_days"), "age_days", pc.fill_null(table["age_days"], 0))
-        .set_column(table.schema.get_field_index("duration_days"), "duration_days", pc.fill_null(table["duration_days"], 0))
-        .set_column(table.schema.get_field_index("diagnoses"), "diagnoses", pa.array(diagnoses, pa.list_(pa.string())))
-        .set_column(table.schema.get_field_index("procedures"), "procedures", pa.array(procedures, pa.list_(pa.string())))
-    )
+    procedures = [
+        [unknown_if_cleaned(text, clean_written_code(text).changed) for text in row]
+        for row in table["procedures"].to_pylist()
+    ]
+    replaced = {
+        "age_days": pc.fill_null(table["age_days"], 0),
+        "duration_days": pc.fill_null(table["duration_days"], 0),
+        "diagnoses": pa.array(diagnoses, pa.list_(pa.string())),
+        "procedures": pa.array(procedures, pa.list_(pa.string())),
+    }
+    for name, column in replaced.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
 
 
 @pytest.mark.parametrize("kind", ["random", "directed"])

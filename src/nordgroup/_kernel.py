@@ -39,7 +39,7 @@ def _or_into(target, source):
 
 @_jit
 def _any_common(a, b):
-    for w in range(a.shape[0]):
+    for w in range(a.shape[0]):  # noqa: SIM110 - Numba compiles this loop, not a generator
         if a[w] & b[w] != np.uint64(0):
             return True
     return False
@@ -253,7 +253,9 @@ def _group_range(
 @_parallel_jit
 def _group_chunks(bounds, episode_arrays, table_arrays, out_rule, out_cc, out_mdc, out_known):
     for chunk in numba.prange(bounds.shape[0] - 1):
-        _group_range(bounds[chunk], bounds[chunk + 1], *episode_arrays, *table_arrays, out_rule, out_cc, out_mdc, out_known)
+        _group_range(
+            bounds[chunk], bounds[chunk + 1], *episode_arrays, *table_arrays, out_rule, out_cc, out_mdc, out_known
+        )
 
 
 def group_encoded(episode_arrays: tuple, table_arrays: tuple, n: int, *, parallel: bool = True):

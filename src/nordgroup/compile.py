@@ -94,8 +94,8 @@ class CompiledTables:
 
 
 KERNEL_ARRAYS = (
-    "key_known", "key_mdc", "key_dgcat", "key_pdgprop", "key_dgprop", "key_sdgprop", "key_procpr", "key_or", "key_compl",
-    "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "proc_or", "proc_cc", "proc_procpr", "proc_dgprop",
+    "key_known", "key_mdc", "key_dgcat", "key_pdgprop", "key_dgprop", "key_sdgprop", "key_procpr", "key_or",
+    "key_compl", "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "proc_or", "proc_cc", "proc_procpr", "proc_dgprop",
     "category_level", "category_inactive", "category_activators", "rule_icd", "rule_mdc", "rule_dgcat",
     "rule_pdgprop", "rule_compl", "rule_or", "rule_procpro", "rule_secpro_kind", "rule_secpro", "rule_dgprop",
     "rule_dgprop_negated", "rule_age_op", "rule_age", "rule_sex", "rule_dur_op", "rule_dur", "rule_disch",
@@ -219,8 +219,16 @@ def _compile(tables: DrgTables) -> CompiledTables:
         for key in excluded:
             _set(key_excluded_from, diagnosis_index[key], categories.ids[category])
 
-    mdc_by_sex = np.array([[mdc.ids[v], mdc.ids[_recoded(v, "12")], mdc.ids[_recoded(v, "13")]] for v in mdc.values()] or np.zeros((0, 3)), np.int16).reshape(-1, 3)
-    dgcat_by_sex = np.array([[dgcat.ids[v], dgcat.ids[_recoded(v, "12")], dgcat.ids[_recoded(v, "13")]] for v in dgcat.values()] or np.zeros((0, 3)), np.int16).reshape(-1, 3)
+    mdc_by_sex = np.array(
+        [[mdc.ids[v], mdc.ids[_recoded(v, "12")], mdc.ids[_recoded(v, "13")]] for v in mdc.values()]
+        or np.zeros((0, 3)),
+        np.int16,
+    ).reshape(-1, 3)
+    dgcat_by_sex = np.array(
+        [[dgcat.ids[v], dgcat.ids[_recoded(v, "12")], dgcat.ids[_recoded(v, "13")]] for v in dgcat.values()]
+        or np.zeros((0, 3)),
+        np.int16,
+    ).reshape(-1, 3)
 
     procedures = list(tables.procedures)
     procedure_index = {code: row for row, code in enumerate(procedures)}
@@ -347,7 +355,20 @@ OR_CLASSES, CC_LEVELS = 4, 3
 VARIANTS = OR_CLASSES * CC_LEVELS
 
 
-def _signatures(key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex, rule_icd, rule_mdc, rule_dgcat, rule_pdgprop, rule_or, rule_compl):
+def _signatures(
+    key_known,
+    key_mdc,
+    key_dgcat,
+    key_pdgprop,
+    mdc_by_sex,
+    dgcat_by_sex,
+    rule_icd,
+    rule_mdc,
+    rule_dgcat,
+    rule_pdgprop,
+    rule_or,
+    rule_compl,
+):
     """Group principal diagnoses by what the principal-only rule columns read, and list per group
     and variant the rules whose icd, mdc, dgcat, pdgprop, or_proc and compl columns can hold."""
     n_rules = len(rule_icd)
@@ -405,4 +426,8 @@ def diagnosis_rows(compiled: CompiledTables, dagger: str, asterisk: str) -> tupl
     index = compiled.diagnosis_index
     if not asterisk:
         return NONE, index.get((dagger, NO_DAGGER), NONE), NONE
-    return index.get((asterisk, dagger), NONE), index.get((asterisk, NO_DAGGER), NONE), index.get((dagger, NO_DAGGER), NONE)
+    return (
+        index.get((asterisk, dagger), NONE),
+        index.get((asterisk, NO_DAGGER), NONE),
+        index.get((dagger, NO_DAGGER), NONE),
+    )

@@ -9,8 +9,11 @@ The canonical layout (one row per episode; any further columns are passed throug
 | `age_days` | int32 | age in days at admission; null unknown |
 | `duration_days` | int32 | hospital days (0 for outpatient contacts); null unknown |
 | `discharge` | string | `E` died, `N` alive (`H`, home, is read as `N`), `R` transferred; null unknown |
-| `diagnoses` | list<string> | principal diagnosis first; an asterisk/dagger pair is one element, written `E830 F028` (dagger first) or with marks in any order (`F02.8*E83.0†`); an empty first element means "no principal diagnosis" |
+| `diagnoses` | list<string> | principal diagnosis first; an asterisk/dagger pair is one element |
 | `procedures` | list<string> | the first is "the first procedure" of the `secpro` rule |
+
+A pair is written `E830 F028` (dagger first) or with marks in any order (`F02.8*E83.0†`); an
+empty first element means "no principal diagnosis".
 """
 
 from __future__ import annotations
@@ -142,7 +145,9 @@ def to_canonical(table: pa.Table, source: str = "table") -> pa.Table:
         column = table.column(field.name)
         if field.name == "episode_id":
             columns[field.name] = column
-        elif pa.types.is_list(field.type) and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        elif pa.types.is_list(field.type) and (
+            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        ):
             columns[field.name] = _split_list_text(column)
         elif field.name == "discharge":
             columns[field.name] = _clean_discharge(column)
@@ -219,7 +224,9 @@ def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedAr
     try:
         return pc.cast(column, field.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise EpisodeSchemaError(f"{source}: column {field.name!r} of type {column.type} is not {field.type}: {error}") from error
+        raise EpisodeSchemaError(
+            f"{source}: column {field.name!r} of type {column.type} is not {field.type}: {error}"
+        ) from error
 
 
 def _parse_integers(column: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray:

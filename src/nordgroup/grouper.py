@@ -1,15 +1,14 @@
 """`Grouper`: the public face of grouping — validate, encode, run the kernel, wrap the result.
 
 Results are Arrow tables with one row per input row, in input order: the episode id first, then
-the caller's extra columns untouched (one named like a result column gets the prefix `input_`), then `drg`, `rtc`, `rule`, `mdc` (of the DRG), `cc_level`,
+the caller's extra columns untouched (one named like a result column gets the prefix `input_`),
+then `drg`, `rtc`, `rule`, `mdc` (of the DRG), `cc_level`,
 `principal_mdc`, `flags` (a bit mask, see `encode.FLAG_NAMES`) and `notes` (the flags in words).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa

@@ -32,7 +32,7 @@ def _svg(figure) -> str:
 
     plt.close(figure)
     text = buffer.getvalue()
-    return f'<div class="chart">{text[text.index("<svg"):]}</div>'
+    return f'<div class="chart">{text[text.index("<svg") :]}</div>'
 
 
 def _figure(title: str, width: float = 8.0, height: float = 3.5):

@@ -22,9 +22,12 @@ def synthesize(tables: DrgTables, n: int, *, seed: int = 0, units: int = 12, yea
     rng = np.random.default_rng(seed)
     singles = [key for key in tables.diagnoses if key[1] == NO_DAGGER]
     principal_pool = np.array(
-        [code for code, _ in singles if tables.diagnoses[(code, NO_DAGGER)].mdc not in ("", "99")] or [c for c, _ in singles]
+        [code for code, _ in singles if tables.diagnoses[(code, NO_DAGGER)].mdc not in ("", "99")]
+        or [c for c, _ in singles]
     )
-    complicating = np.array([code for code, _ in singles if tables.diagnoses[(code, NO_DAGGER)].compl] or principal_pool)
+    complicating = np.array(
+        [code for code, _ in singles if tables.diagnoses[(code, NO_DAGGER)].compl] or principal_pool
+    )
     any_code = np.array([code for code, _ in singles])
     procedures = list(tables.procedures)
     operating = np.array([c for c in procedures if tables.procedures[c].or_value == 1] or procedures or [""])
@@ -43,7 +46,9 @@ def synthesize(tables: DrgTables, n: int, *, seed: int = 0, units: int = 12, yea
     principal = rng.choice(principal_pool, n)
     total_secondary = int(n_secondary.sum())
     secondary = np.where(
-        rng.random(total_secondary) < 0.5, rng.choice(complicating, total_secondary), rng.choice(any_code, total_secondary)
+        rng.random(total_secondary) < 0.5,
+        rng.choice(complicating, total_secondary),
+        rng.choice(any_code, total_secondary),
     )
     diagnosis_values = np.empty(int(n_diagnoses.sum()), dtype=object)
     offsets = np.concatenate([[0], np.cumsum(n_diagnoses)]).astype(np.int32)
@@ -70,7 +75,9 @@ def synthesize(tables: DrgTables, n: int, *, seed: int = 0, units: int = 12, yea
             "duration_days": pa.array(duration),
             "discharge": pa.array(discharge),
             "diagnoses": pa.ListArray.from_arrays(pa.array(offsets), pa.array(diagnosis_values, pa.string())),
-            "procedures": pa.ListArray.from_arrays(pa.array(procedure_offsets), pa.array(procedure_values, pa.string())),
+            "procedures": pa.ListArray.from_arrays(
+                pa.array(procedure_offsets), pa.array(procedure_values, pa.string())
+            ),
             "unit": pa.array(np.char.add("unit-", np.char.zfill(rng.integers(1, units + 1, n).astype(str), 2))),
             "period": pa.array(np.char.add(f"{year}-W", np.char.zfill(week.astype(str), 2))),
         }

@@ -200,7 +200,9 @@ class TableBuilder:
             return None
         match = _LIMIT.match(value)
         if not match:
-            raise TableFormatError(f"{value!r} is not a limit like <29 or >6574", path=self.source, row=row, column=column)
+            raise TableFormatError(
+                f"{value!r} is not a limit like <29 or >6574", path=self.source, row=row, column=column
+            )
         return Limit(op=match.group(1), days=int(match.group(2)))
 
     def _check(self, tables: DrgTables) -> None:
@@ -224,7 +226,9 @@ class TableBuilder:
                 self.finding("drg_logic", "duplicate-rule-id", f"rule id {rule.id} appears twice", rule.position)
             seen_ids.add(rule.id)
             if rule.drg not in tables.drgs:
-                self.finding("drg_logic", "drg-without-name", f"rule {rule.id} leads to DRG {rule.drg}, not in the DRG list")
+                self.finding(
+                    "drg_logic", "drg-without-name", f"rule {rule.id} leads to DRG {rule.drg}, not in the DRG list"
+                )
             wanted = [("mdc", rule.mdc), ("dgcat", rule.dgcat), ("pdgprop", rule.pdgprop), ("procpro", rule.procpro)]
             wanted += [("procpro", rule.secpro.lstrip("-+"))] + [("dgprop", value.lstrip("-")) for value in rule.dgprop]
             for name, value in wanted:
@@ -240,7 +244,9 @@ class TableBuilder:
                 self.finding("dg", "diagnosis-without-mdc", f"{key[0]} has properties but no MDC")
         for category in tables.exclusions:
             if category not in tables.complication_categories:
-                self.finding("compl_excl", "unknown-complication-category", f"exclusions for unknown category {category}")
+                self.finding(
+                    "compl_excl", "unknown-complication-category", f"exclusions for unknown category {category}"
+                )
         for drg in tables.drgs.values():
             if not drg.mdc:
                 self.finding("drg_name", "drg-without-mdc", f"DRG {drg.drg} has no MDC")

@@ -48,7 +48,9 @@ def read_norwegian_json(data: bytes, source: str) -> TableBuilder:
     except UnicodeDecodeError as error:
         raise TableFormatError(f"not UTF-8 ({error.reason} at byte {error.start})", path=source) from error
     except json.JSONDecodeError as error:
-        raise TableFormatError(f"broken JSON: {error.msg} (line {error.lineno}, column {error.colno})", path=source) from error
+        raise TableFormatError(
+            f"broken JSON: {error.msg} (line {error.lineno}, column {error.colno})", path=source
+        ) from error
     missing = [name for name in _TABLES if name not in document]
     if missing:
         raise TableFormatError(f"missing table(s) {', '.join(missing)}; found {', '.join(document)}", path=source)
@@ -96,5 +98,7 @@ def _rows(document: dict, table: str, source: str):
         raise TableFormatError(f"table {table} is not a list", path=source)
     for number, raw in enumerate(rows, start=1):
         if not isinstance(raw, dict):
-            raise TableFormatError(f"table {table}: entry is {type(raw).__name__}, not an object", path=source, row=number)
+            raise TableFormatError(
+                f"table {table}: entry is {type(raw).__name__}, not an object", path=source, row=number
+            )
         yield number, raw
