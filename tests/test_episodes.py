@@ -59,7 +59,7 @@ class TestLayouts:
         assert path.stat().st_size > 0
 
     def test_missing_required_column_names_the_columns(self):
-        with pytest.raises(ng.EpisodeSchemaError, match="missing column.*diagnoses"):
+        with pytest.raises(ng.EpisodeSchemaError, match=r"missing column.*diagnoses"):
             ng.Grouper.group(None, pa.table({"episode_id": ["1"]}))  # type: ignore[arg-type]
 
     def test_plain_file_of_episode_strings(self, tmp_path):
@@ -76,7 +76,13 @@ class TestBadRowsLoseNothing:
     def test_unknown_codes_missing_numbers_and_empty_rows_each_get_a_flagged_row(self, demo_grouper):
         episodes = ng.episodes_from_records(
             [
-                {"episode_id": "unknown", "diagnoses": ["QQ999"], "procedures": ["NOPE1"], "age_days": 1, "duration_days": 1},
+                {
+                    "episode_id": "unknown",
+                    "diagnoses": ["QQ999"],
+                    "procedures": ["NOPE1"],
+                    "age_days": 1,
+                    "duration_days": 1,
+                },
                 {"episode_id": "dotted", "diagnoses": ["i21.9"], "age_days": 20000, "duration_days": 2},
                 {"episode_id": "empty", "diagnoses": [], "procedures": []},
                 {"episode_id": "nulls", "diagnoses": None, "procedures": None},

@@ -42,7 +42,7 @@ def test_missing_table_is_named(tmp_path):
     path = tmp_path / "DefinitionData_NOR_2099_X.zip"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("DefinitionData_NOR_2099_X.json", '{"drglogic": [],}')
-    with pytest.raises(ng.TableFormatError, match="missing table.*dg"):
+    with pytest.raises(ng.TableFormatError, match=r"missing table.*dg"):
         ng.load_tables(path)
 
 

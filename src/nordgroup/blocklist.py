@@ -196,7 +196,7 @@ def _parse_csv(text: str, source: str) -> BlockList:
 
 
 def _parse_toml(text: str, source: str) -> BlockList:
-    import tomllib  # Python 3.11+; only block lists in TOML need it
+    from nordgroup._toml import tomllib
 
     try:
         document = tomllib.loads(text)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,12 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from attrs import field, frozen
 
+from nordgroup._toml import tomllib
 from nordgroup.exceptions import NordgroupError, TableFormatError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
-    import tomli as tomllib
 
 __all__ = [
     "PRICE_COLUMNS",

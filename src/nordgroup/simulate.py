@@ -14,7 +14,6 @@ import csv
 import math
 import os
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from attrs import field, frozen
 
+from nordgroup._toml import tomllib
 from nordgroup.episodes import CANONICAL_COLUMNS, to_canonical, write_table
 from nordgroup.exceptions import NordgroupError, TableFormatError
 from nordgroup.grouper import Grouper
@@ -36,11 +36,6 @@ from nordgroup.money import (
     price_episodes,
 )
 from nordgroup.tables.model import DrgTables
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
-    import tomli as tomllib
 
 __all__ = [
     "ACTIONS",
