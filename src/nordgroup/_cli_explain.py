@@ -62,7 +62,7 @@ def register_tables(tables_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    tables = load_tables(args.tables)
+    tables = load_tables(args.tables, cache=True)
     episode = _episode(args)
     if episode is None:
         print("explain: give --dx, --nor-string or --file", file=sys.stderr)
@@ -73,7 +73,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def run_code(args: argparse.Namespace) -> int:
-    tables = load_tables(args.tables)
+    tables = load_tables(args.tables, cache=True)
     info = code_info(tables, args.code)
     drgs = drgs_for_code(tables, args.code, args.role) if args.role else None
     if args.json:
@@ -91,7 +91,7 @@ def run_code(args: argparse.Namespace) -> int:
 
 
 def run_drg(args: argparse.Namespace) -> int:
-    contents = drg_contents(load_tables(args.tables), args.drg)
+    contents = drg_contents(load_tables(args.tables, cache=True), args.drg)
     if args.json:
         payload = {
             "drg": contents.drg,
@@ -115,7 +115,7 @@ def run_drg(args: argparse.Namespace) -> int:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    changes = diff_tables(load_tables(args.a), load_tables(args.b))
+    changes = diff_tables(load_tables(args.a, cache=True), load_tables(args.b, cache=True))
     print(changes)
     if args.output:
         write_table(changes.to_arrow(), args.output)

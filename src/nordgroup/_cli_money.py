@@ -63,7 +63,9 @@ def _baseline(args: argparse.Namespace):
     from nordgroup.simulate import Baseline
 
     episodes = read_episodes(args.input, args.layout, id_column=args.id_column)
-    baseline = Baseline(Grouper(load_tables(args.tables)), load_weights(args.weights), load_financing(args.financing))
+    baseline = Baseline(
+        Grouper(load_tables(args.tables, cache=True)), load_weights(args.weights), load_financing(args.financing)
+    )
     return episodes, baseline
 
 

@@ -255,7 +255,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     if "tables" in data:
         from nordgroup.tables import load_tables
 
-        tables = load_tables(relative("tables"))
+        tables = load_tables(relative("tables"), cache=True)
     weights = load_weights(relative("weights")) if "weights" in data else None
     financing, changes = None, {}
     if isinstance(data.get("financing"), Mapping):
