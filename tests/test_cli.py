@@ -1,0 +1,37 @@
+"""The command line: the main job, grouping a file, table info, and errors as exit codes."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from nordgroup.cli import main
+from tests.conftest import DEMO_TABLES, RELEASES, shared_path
+
+
+def test_demo_groups_synthetic_episodes_on_the_embedded_tables(tmp_path, capsys):
+    output = tmp_path / "demo.parquet"
+    assert main(["demo", "--n", "3000", "--output", str(output)]) == 0
+    result = pq.read_table(output)
+    assert len(result) == 3000
+    assert result.column_names[0] == "episode_id"
+    assert "episodes    3,000" in capsys.readouterr().out
+
+
+def test_group_reads_episode_strings_and_writes_every_row(tmp_path, capsys):
+    cases = shared_path("norddrg", "nor", "cases_nor_small.csv")
+    output = tmp_path / "groups.csv"
+    assert main(["group", "--tables", str(shared_path("norddrg", "nor", RELEASES[2015])), str(cases), str(output)]) == 0
+    lines = output.read_text().splitlines()
+    assert len(lines) == 1 + 67
+    assert "error DRGs" in capsys.readouterr().out
+
+
+def test_tables_info_prints_release_and_counts(capsys):
+    assert main(["tables", "info", str(DEMO_TABLES)]) == 0
+    out = capsys.readouterr().out
+    assert "80 rules" in out and "findings    0" in out
+
+
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys):
+    assert main(["tables", "info", str(tmp_path / "missing.zip")]) == 2
+    assert "nordgroup: error:" in capsys.readouterr().err
