@@ -44,6 +44,18 @@ def synthesize(tables: DrgTables, n: int, *, seed: int = 0, units: int = 12, yea
     n_secondary = np.where(outpatient, rng.poisson(0.6, n), rng.poisson(2.0, n)).clip(0, 12)
     n_diagnoses = 1 + n_secondary
     principal = rng.choice(principal_pool, n)
+    # Patients fit their principal diagnosis, as in real data: newborns for MDC 15, women of
+    # child-bearing age for MDC 14, the right sex for MDC 12 (male) and 13 (female). A few stay
+    # unfitting on purpose, so that the validation rules have something to catch.
+    mdc_of = {code: tables.diagnoses[(code, NO_DAGGER)].mdc for code in np.unique(principal)}
+    principal_mdc = np.array([mdc_of[code] for code in principal])
+    fitted = rng.random(n) < 0.98
+    newborn |= fitted & (principal_mdc == "15")
+    age = np.where(newborn, rng.integers(0, 28, n), age).astype(np.int32)
+    pregnant = fitted & (principal_mdc == "14")
+    age = np.where(pregnant, rng.integers(17 * 365, 44 * 365, n), age).astype(np.int32)
+    sex = np.where(fitted & np.isin(principal_mdc, ["13", "14"]), 2, sex).astype(np.int8)
+    sex = np.where(fitted & (principal_mdc == "12"), 1, sex).astype(np.int8)
     total_secondary = int(n_secondary.sum())
     secondary = np.where(
         rng.random(total_secondary) < 0.5,
