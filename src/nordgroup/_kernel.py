@@ -69,13 +69,13 @@ def _group_range(
     pdgprop = np.zeros(key_pdgprop.shape[1], np.uint64)
     dgprop = np.zeros(key_dgprop.shape[1], np.uint64)
     procpr = np.zeros(key_procpr.shape[1], np.uint64)
-    secondary_procpr = np.zeros(key_procpr.shape[1], np.uint64)
+    procedure_procpr = np.zeros(key_procpr.shape[1], np.uint64)
     excluded = np.zeros(key_compl.shape[1], np.uint64)
     for i in range(start, stop):
         pdgprop.fill(0)
         dgprop.fill(0)
         procpr.fill(0)
-        secondary_procpr.fill(0)
+        procedure_procpr.fill(0)
         excluded.fill(0)
         s = sex[i]
         has1 = False
@@ -129,7 +129,7 @@ def _group_range(
                 continue
             _or_into(dgprop, proc_dgprop[row])
             _or_into(procpr, proc_procpr[row])
-            _or_into(secondary_procpr, proc_procpr[row])
+            _or_into(procedure_procpr, proc_procpr[row])
             if proc_or[row] == 1:
                 has1 = True
                 if p > p0:
@@ -199,9 +199,9 @@ def _group_range(
             c = rule_secpro_kind[r]
             if c != 0:
                 b = rule_secpro[r]
-                if c == 1 and (b < 0 or not _has_bit(secondary_procpr, b)):
+                if c == 1 and (b < 0 or not _has_bit(procedure_procpr, b)):
                     continue
-                if c == 2 and _has_bit(secondary_procpr, b):
+                if c == 2 and _has_bit(procedure_procpr, b):
                     continue
                 if c == 3 and not secondary_or1:
                     continue

@@ -449,7 +449,7 @@ def _build_episode(
         code = pick(index.procedures_by_or.get(1, ()), clean_procedure)
         if code:
             procedures.extend([pick(index.procedures_by_or.get(0, ()), clean_procedure) or code, code])
-    elif rule.secpro and rule.secpro[0] != "-" and rule.secpro not in features.secondary_procpr:
+    elif rule.secpro and rule.secpro[0] != "-" and rule.secpro not in features.procedure_procpr:
         code = pick(index.procedures_by_procpr.get(rule.secpro, ()), clean_procedure)
         if code:
             procedures.append(code)

@@ -65,7 +65,9 @@ class Features:
     dgprop: frozenset[str]  # DGPROP of every code, and SDGPRO of the first secondary diagnosis
     or_values: frozenset[int]
     procpr: frozenset[str]
-    secondary_procpr: frozenset[str]
+    # PROCPR of every procedure, the first included: what `secpro XXYNN` reads (official cases
+    # 174, 1065, 1085, 1102 meet `secpro` with the first procedure's property)
+    procedure_procpr: frozenset[str]
     secondary_or1: bool
     cc_level: int
     sources: dict[str, tuple[str, ...]] = field(factory=dict, eq=False)  # "dgprop 15X23" -> codes
@@ -158,7 +160,7 @@ def derive_features(tables: DrgTables, episode: Episode) -> Features:
             or_values.add(props.or_value)
 
     procedure_cc = 0
-    secondary_procpr: set[str] = set()
+    procedure_procpr: set[str] = set()
     secondary_or1 = False
     for position, code in enumerate(episode.procedures):
         props = tables.procedures.get(code)
@@ -176,7 +178,7 @@ def derive_features(tables: DrgTables, episode: Episode) -> Features:
         if props.cc:
             procedure_cc = max(procedure_cc, props.cc)
             note("cc", props.cc, code)
-        secondary_procpr |= props.procpr
+        procedure_procpr |= props.procpr
         if position > 0:
             secondary_or1 = secondary_or1 or props.or_value == 1
 
@@ -191,7 +193,7 @@ def derive_features(tables: DrgTables, episode: Episode) -> Features:
         dgprop=frozenset(dgprop),
         or_values=frozenset(or_values),
         procpr=frozenset(procpr),
-        secondary_procpr=frozenset(secondary_procpr),
+        procedure_procpr=frozenset(procedure_procpr),
         secondary_or1=secondary_or1,
         cc_level=cc_level,
         sources={kind: tuple(codes) for kind, codes in sources.items()},
@@ -281,8 +283,8 @@ def _secpro_holds(condition: str, features: Features) -> bool:
     if condition == "-":
         return not features.secondary_or1
     if condition.startswith("-"):
-        return condition[1:] not in features.secondary_procpr
-    return condition in features.secondary_procpr
+        return condition[1:] not in features.procedure_procpr
+    return condition in features.procedure_procpr
 
 
 def _sex_holds(condition: str, sex: int | None) -> bool:
