@@ -19,6 +19,7 @@ import nordgroup as ng
 from nordgroup import _kernel
 from nordgroup.encode import encode_episodes
 from nordgroup.episodes import to_canonical
+from nordgroup.explain import episode_from_row
 from nordgroup.reference import group_episode
 from nordgroup.synth import synthesize
 
@@ -52,9 +53,7 @@ def main() -> None:
     grouper.group(synthesize(tables, 5_000, seed=1))  # warm the JIT
 
     sample = synthesize(tables, args.reference_sample, seed=2)
-    from tests.helpers import reference_episodes
-
-    episodes = reference_episodes(to_canonical(sample))
+    episodes = [episode_from_row(row) for row in to_canonical(sample).to_pylist()]
     reference_seconds = best(lambda: [group_episode(tables, e) for e in episodes], repeat=1)
     reference_rate = len(episodes) / reference_seconds
     print(f"reference grouper (pure Python): {reference_rate:,.0f} episodes/s (baseline)")

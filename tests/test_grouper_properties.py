@@ -14,13 +14,6 @@ YEAR = 2017
 _settings = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def _tables():
-    from nordgroup import load_tables
-    from tests.conftest import RELEASES, shared_path
-
-    return load_tables(shared_path("norddrg", "nor", RELEASES[YEAR]), cache=True)
-
-
 def test_compiled_kernel_equals_the_reference_grouper(nor_grouper, nor_tables):
     """DRG, rtc, rule and CC level of the Numba kernel equal the readable reference, episode by episode."""
     tables = nor_tables(YEAR)

@@ -175,27 +175,18 @@ def main_parser() -> argparse.ArgumentParser:
     info.add_argument("--findings", type=int, default=20, help="how many findings to list")
     info.set_defaults(handler=tables_info_command)
 
-    for module in _EXTENSIONS:
+    # Subcommands of the explain, audit and money layers live beside their modules, imported here
+    # so that `nordgroup group` does not pay for matplotlib and the rest at start-up.
+    from nordgroup import _cli_audit, _cli_explain, _cli_money
+
+    for module in (_cli_explain, _cli_audit, _cli_money):
         module.register(commands)
         if hasattr(module, "register_tables"):
             module.register_tables(tables_commands)
     return parser
 
 
-def _extensions() -> list:
-    # Subcommands of the explain, audit and money layers live beside their modules.
-    import importlib
-
-    names = ("nordgroup._cli_explain", "nordgroup._cli_audit", "nordgroup._cli_money")
-    return [importlib.import_module(name) for name in names if importlib.util.find_spec(name)]
-
-
-_EXTENSIONS: list = []
-
-
 def main(cli_args: Sequence[str], prog: str | None = None) -> int:
-    if not _EXTENSIONS:
-        _EXTENSIONS.extend(_extensions())
     parser = main_parser()
     if prog:
         parser.prog = prog
