@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 __all__ = ["group_encoded"]
 
@@ -20,6 +21,7 @@ __all__ = ["group_encoded"]
 # drops Python's zero-division checks from the hot loop.
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 _parallel_jit = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+
 
 _NONE = -1
 _MIN_CHUNK = 2048  # below this a parallel launch costs more than it saves
@@ -31,16 +33,23 @@ def _has_bit(words, bit):
 
 
 @_jit
-def _or_into(target, source):
-    # An explicit loop: Numba would build a temporary array for `target |= source`.
-    for w in range(target.shape[0]):
-        target[w] |= source[w]
+def _bit_index(low):
+    # `low` has exactly one bit set: its index is the count of trailing zeros (one instruction).
+    return trailing_zeros(low)
 
 
 @_jit
-def _any_common(a, b):
-    for w in range(a.shape[0]):  # noqa: SIM110 - Numba compiles this loop, not a generator
-        if a[w] & b[w] != np.uint64(0):
+def _or_into(target, source, row):
+    # Explicit loops over a row index: a Numba array view (`source[row]`) costs two reference
+    # count calls, more than the work here, and `target |= ...` would build a temporary array.
+    for w in range(target.shape[0]):
+        target[w] |= source[row, w]
+
+
+@_jit
+def _any_common(a, row, b):
+    for w in range(b.shape[0]):  # noqa: SIM110 - Numba compiles this loop, not a generator
+        if a[row, w] & b[w] != np.uint64(0):
             return True
     return False
 
@@ -55,28 +64,52 @@ def _limit_holds(op, limit, value, missing):
 
 
 @_jit
+def _or_sparse(target, offsets, words, masks, row):
+    """OR row `row` of a sparse bitset (compile.SparseRows) into `target`."""
+    for e in range(offsets[row], offsets[row + 1]):
+        target[words[e]] |= masks[e]
+
+
+@_jit
+def _excluded(key_excluded_from, dx_rows, principal, category):
+    """Whether the principal diagnosis (any of its key rows) excludes the complication category."""
+    word = category >> 6
+    mask = np.uint64(1) << np.uint64(category & 63)
+    for k in range(3):
+        row = dx_rows[principal, k]
+        if row >= 0 and key_excluded_from[row, word] & mask != np.uint64(0):
+            return True
+    return False
+
+
+@_jit
 def _group_range(
     start, stop,
     has_principal, sex, age, duration, discharge, dx_offsets, dx_rows, proc_offsets, proc_rows, missing,
-    key_known, key_mdc, key_dgcat, key_pdgprop, key_dgprop, key_sdgprop, key_procpr, key_or, key_compl,
-    key_excluded_from, mdc_by_sex, dgcat_by_sex, proc_or, proc_cc, proc_procpr, proc_dgprop,
+    key_known, key_mdc, key_dgcat, key_pdgprop, key_or, key_dgprop_offsets, key_dgprop_words, key_dgprop_masks,
+    key_sdgprop_offsets, key_sdgprop_words, key_sdgprop_masks, key_procpr_offsets, key_procpr_words,
+    key_procpr_masks, key_compl_offsets, key_compl_words, key_compl_masks, key_excluded_from, mdc_by_sex,
+    dgcat_by_sex, proc_or, proc_cc, proc_dgprop_offsets, proc_dgprop_words, proc_dgprop_masks, proc_procpr_offsets,
+    proc_procpr_words, proc_procpr_masks, dgprop_words, procpr_words,
     category_level, category_inactive, category_activators, rule_icd, rule_mdc, rule_dgcat,
     rule_pdgprop, rule_compl, rule_or, rule_procpro, rule_secpro_kind, rule_secpro, rule_dgprop,
     rule_dgprop_negated, rule_age_op, rule_age, rule_sex, rule_dur_op, rule_dur, rule_disch,
-    key_signature, signature_offsets, signature_rules,
+    key_signature, signature_offsets, signature_words, signature_masks, variant_rules, unkeyed_rules,
+    key_rule_offsets, key_rule_words, key_rule_masks, first_secondary_offsets, first_secondary_words,
+    first_secondary_masks, proc_rule_offsets, proc_rule_words, proc_rule_masks, secondary_or1_rules,
     out_rule, out_cc, out_mdc, out_known,
 ):  # fmt: skip
     pdgprop = np.zeros(key_pdgprop.shape[1], np.uint64)
-    dgprop = np.zeros(key_dgprop.shape[1], np.uint64)
-    procpr = np.zeros(key_procpr.shape[1], np.uint64)
-    procedure_procpr = np.zeros(key_procpr.shape[1], np.uint64)
-    excluded = np.zeros(key_compl.shape[1], np.uint64)
+    dgprop = np.zeros(dgprop_words, np.uint64)
+    procpr = np.zeros(procpr_words, np.uint64)
+    procedure_procpr = np.zeros(procpr_words, np.uint64)
+    keyed = np.zeros(unkeyed_rules.shape[0], np.uint64)  # rules made candidates by the episode's codes
     for i in range(start, stop):
         pdgprop.fill(0)
         dgprop.fill(0)
         procpr.fill(0)
         procedure_procpr.fill(0)
-        excluded.fill(0)
+        keyed.fill(0)
         s = sex[i]
         has1 = False
         has2 = False
@@ -106,17 +139,18 @@ def _group_range(
                     mdc = mdc_by_sex[key_mdc[row], s]
                 if dgcat < 0 and key_dgcat[row] >= 0:
                     dgcat = dgcat_by_sex[key_dgcat[row], s]
-                _or_into(pdgprop, key_pdgprop[row])
-                _or_into(excluded, key_excluded_from[row])
+                _or_into(pdgprop, key_pdgprop, row)
         for d in range(d0, d1):
             for k in range(3):
                 row = dx_rows[d, k]
                 if row < 0:
                     continue
-                _or_into(dgprop, key_dgprop[row])
-                if d == d0 + 1:  # SDGPRO: the first secondary diagnosis only
-                    _or_into(dgprop, key_sdgprop[row])
-                _or_into(procpr, key_procpr[row])
+                _or_sparse(dgprop, key_dgprop_offsets, key_dgprop_words, key_dgprop_masks, row)
+                _or_sparse(procpr, key_procpr_offsets, key_procpr_words, key_procpr_masks, row)
+                _or_sparse(keyed, key_rule_offsets, key_rule_words, key_rule_masks, row)
+                if d == d0 + 1:  # SDGPRO counts for the first secondary diagnosis only
+                    _or_sparse(dgprop, key_sdgprop_offsets, key_sdgprop_words, key_sdgprop_masks, row)
+                    _or_sparse(keyed, first_secondary_offsets, first_secondary_words, first_secondary_masks, row)
                 if key_or[row] == 1:
                     has1 = True
                 elif key_or[row] == 2:
@@ -127,9 +161,10 @@ def _group_range(
             row = proc_rows[p]
             if row < 0:
                 continue
-            _or_into(dgprop, proc_dgprop[row])
-            _or_into(procpr, proc_procpr[row])
-            _or_into(procedure_procpr, proc_procpr[row])
+            _or_sparse(dgprop, proc_dgprop_offsets, proc_dgprop_words, proc_dgprop_masks, row)
+            _or_sparse(procpr, proc_procpr_offsets, proc_procpr_words, proc_procpr_masks, row)
+            _or_sparse(procedure_procpr, proc_procpr_offsets, proc_procpr_words, proc_procpr_masks, row)
+            _or_sparse(keyed, proc_rule_offsets, proc_rule_words, proc_rule_masks, row)
             if proc_or[row] == 1:
                 has1 = True
                 if p > p0:
@@ -145,105 +180,114 @@ def _group_range(
                 row = dx_rows[d, k]
                 if row < 0:
                     continue
-                for w in range(key_compl.shape[1]):
-                    bits = key_compl[row, w]
+                for e in range(key_compl_offsets[row], key_compl_offsets[row + 1]):
+                    bits = key_compl_masks[e]
                     while bits != np.uint64(0):
                         low = bits & (~bits + np.uint64(1))
-                        bit = w * 64 + int(np.log2(np.float64(low)))
                         bits ^= low
-                        if category_inactive[bit] and not _any_common(category_activators[bit], dgprop):
+                        category = key_compl_words[e] * 64 + _bit_index(low)
+                        if category_inactive[category] and not _any_common(category_activators, category, dgprop):
                             continue
-                        if excluded[w] & low != np.uint64(0):
+                        if has_principal[i] and _excluded(key_excluded_from, dx_rows, d0, category):
                             continue
-                        if category_level[bit] > cc:
-                            cc = category_level[bit]
+                        if category_level[category] > cc:
+                            cc = category_level[category]
 
-        # --- stage 2: the first rule whose every filled column holds
+        # --- stage 2: the candidates (see compile.py), then the first whose every filled column holds
+        if secondary_or1:
+            _or_into(keyed, secondary_or1_rules, 0)
+        variant = ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + min(cc, 2)
         matched = _NONE
-        variant = signature * 12 + ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + min(cc, 2)
-        for candidate in range(signature_offsets[variant], signature_offsets[variant + 1]):
-            r = signature_rules[candidate]
-            c = rule_icd[r]
-            if c == 1 and not known:
-                continue
-            if c == 2 and known:
-                continue
-            if c == 3:
-                continue
-            c = rule_mdc[r]
-            if c != _NONE and c != mdc:
-                continue
-            c = rule_dgcat[r]
-            if c != _NONE and c != dgcat:
-                continue
-            c = rule_pdgprop[r]
-            if c != _NONE and (c < 0 or not _has_bit(pdgprop, c)):
-                continue
-            if cc < rule_compl[r]:
-                continue
-            c = rule_or[r]
-            if c != 0:
-                if c == 1 and not has1:
+        for e in range(signature_offsets[signature], signature_offsets[signature + 1]):
+            w = signature_words[e]
+            candidates = signature_masks[e] & variant_rules[variant, w] & (unkeyed_rules[w] | keyed[w])
+            while candidates != np.uint64(0):
+                low = candidates & (~candidates + np.uint64(1))
+                candidates ^= low
+                r = w * 64 + _bit_index(low)
+                c = rule_icd[r]
+                if c == 1 and not known:
                     continue
-                if c == 2 and not (has1 or has2):
+                if c == 2 and known:
                     continue
-                if c == 3 and has1:
+                if c == 3:
                     continue
-                if c == 4 and (has1 or has2):
+                c = rule_mdc[r]
+                if c != _NONE and c != mdc:
                     continue
-                if c > 4:
+                c = rule_dgcat[r]
+                if c != _NONE and c != dgcat:
                     continue
-            c = rule_procpro[r]
-            if c != _NONE and (c < 0 or not _has_bit(procpr, c)):
-                continue
-            c = rule_secpro_kind[r]
-            if c != 0:
-                b = rule_secpro[r]
-                if c == 1 and (b < 0 or not _has_bit(procedure_procpr, b)):
+                c = rule_pdgprop[r]
+                if c != _NONE and (c < 0 or not _has_bit(pdgprop, c)):
                     continue
-                if c == 2 and _has_bit(procedure_procpr, b):
+                if cc < rule_compl[r]:
                     continue
-                if c == 3 and not secondary_or1:
+                c = rule_or[r]
+                if c != 0:
+                    if c == 1 and not has1:
+                        continue
+                    if c == 2 and not (has1 or has2):
+                        continue
+                    if c == 3 and has1:
+                        continue
+                    if c == 4 and (has1 or has2):
+                        continue
+                    if c > 4:
+                        continue
+                c = rule_procpro[r]
+                if c != _NONE and (c < 0 or not _has_bit(procpr, c)):
                     continue
-                if c == 4 and secondary_or1:
+                c = rule_secpro_kind[r]
+                if c != 0:
+                    b = rule_secpro[r]
+                    if c == 1 and (b < 0 or not _has_bit(procedure_procpr, b)):
+                        continue
+                    if c == 2 and _has_bit(procedure_procpr, b):
+                        continue
+                    if c == 3 and not secondary_or1:
+                        continue
+                    if c == 4 and secondary_or1:
+                        continue
+                failed = False
+                for slot in range(4):
+                    b = rule_dgprop[r, slot]
+                    if b == _NONE:
+                        continue
+                    present = b >= 0 and _has_bit(dgprop, b)
+                    if present == rule_dgprop_negated[r, slot]:
+                        failed = True
+                        break
+                if failed:
                     continue
-            failed = False
-            for slot in range(4):
-                b = rule_dgprop[r, slot]
-                if b == _NONE:
+                if not _limit_holds(rule_age_op[r], rule_age[r], age[i], missing):
                     continue
-                present = b >= 0 and _has_bit(dgprop, b)
-                if present == rule_dgprop_negated[r, slot]:
-                    failed = True
-                    break
-            if failed:
-                continue
-            if not _limit_holds(rule_age_op[r], rule_age[r], age[i], missing):
-                continue
-            c = rule_sex[r]
-            if c != 0:
-                if c == 1 and s != 1:
+                c = rule_sex[r]
+                if c != 0:
+                    if c == 1 and s != 1:
+                        continue
+                    if c == 2 and s != 2:
+                        continue
+                    if c == 3 and (s == 1 or s == 2):
+                        continue
+                    if c > 3:
+                        continue
+                if not _limit_holds(rule_dur_op[r], rule_dur[r], duration[i], missing):
                     continue
-                if c == 2 and s != 2:
-                    continue
-                if c == 3 and (s == 1 or s == 2):
-                    continue
-                if c > 3:
-                    continue
-            if not _limit_holds(rule_dur_op[r], rule_dur[r], duration[i], missing):
-                continue
-            c = rule_disch[r]
-            if c != 0:
-                if c == 1 and discharge[i] != 1:
-                    continue
-                if c == 2 and discharge[i] == 1:
-                    continue
-                if c == 3 and discharge[i] != 3:
-                    continue
-                if c > 3:
-                    continue
-            matched = r
-            break
+                c = rule_disch[r]
+                if c != 0:
+                    if c == 1 and discharge[i] != 1:
+                        continue
+                    if c == 2 and discharge[i] == 1:
+                        continue
+                    if c == 3 and discharge[i] != 3:
+                        continue
+                    if c > 3:
+                        continue
+                matched = r
+                break
+            if matched != _NONE:
+                break
         out_rule[i] = matched
         out_cc[i] = cc
         out_mdc[i] = mdc

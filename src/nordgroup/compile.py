@@ -20,6 +20,9 @@ from nordgroup.tables.model import NO_DAGGER, DrgTables, Limit
 
 __all__ = ["NEVER", "CompiledTables", "compile_tables"]
 
+#: A bitset per row, stored as its non-zero words: (row offsets [rows + 1], word indices, words).
+SparseRows = tuple[np.ndarray, np.ndarray, np.ndarray]
+
 NONE, NEVER = -1, -2  # "no condition" and "a condition no episode can meet"
 OR_CONDITIONS = {"S": 1, "P": 2, "N": 3, "Z": 4}
 SEX_CONDITIONS = {"M": 1, "F": 2, "-": 3}
@@ -27,7 +30,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "3"
+_CACHE_VERSION = "8"
 
 
 @frozen(eq=False)
@@ -46,11 +49,14 @@ class CompiledTables:
     key_mdc: np.ndarray  # int16 [keys]
     key_dgcat: np.ndarray  # int16 [keys]
     key_pdgprop: np.ndarray  # uint64 [keys, words]
-    key_dgprop: np.ndarray  # uint64 [keys, words]
-    key_sdgprop: np.ndarray  # uint64 [keys, words]
-    key_procpr: np.ndarray  # uint64 [keys, words]
     key_or: np.ndarray  # int8 [keys]
-    key_compl: np.ndarray  # uint64 [keys, category words]
+    # Per-code sets are bitsets stored sparse, as rows of their non-zero words (`_sparse_rows`):
+    # most codes carry one or two values, so the kernel reads a word or two per code instead of
+    # a few hundred mostly empty ones.
+    key_dgprop: SparseRows
+    key_sdgprop: SparseRows
+    key_procpr: SparseRows
+    key_compl: SparseRows  # complication categories
     key_excluded_from: np.ndarray  # uint64 [keys, category words]: categories that cannot complicate it
     # sex recoding of MDC and DGCAT ids: [id, sex] with sex 0 unknown, 1 male, 2 female
     mdc_by_sex: np.ndarray
@@ -58,8 +64,10 @@ class CompiledTables:
     # procedures
     proc_or: np.ndarray
     proc_cc: np.ndarray
-    proc_procpr: np.ndarray
-    proc_dgprop: np.ndarray
+    proc_dgprop: SparseRows
+    proc_procpr: SparseRows
+    dgprop_words: int  # widths of the kernel's per-episode bitsets
+    procpr_words: int
     # complication categories
     category_level: np.ndarray  # int8: 1 for C and I, 2 for G
     category_inactive: np.ndarray  # bool
@@ -82,24 +90,36 @@ class CompiledTables:
     rule_dur_op: np.ndarray
     rule_dur: np.ndarray
     rule_disch: np.ndarray
-    # Candidate rules by principal-diagnosis signature (its MDC, DGCAT, PDGPROP and whether it is
-    # known): only these rules can hold, so the kernel skips the rest without reading them.
+    # Candidate rules as bitsets over the rule rows (see `_candidates`): the kernel fully checks only
+    # the rules that survive an AND of these words, in first-match order.
+    # Sets of rules are bitsets over the rule rows, sparse per code or signature.
     key_signature: np.ndarray  # int32 [keys, sex 0..2]
-    signature_offsets: np.ndarray  # int64 [signatures * VARIANTS + 1]
-    signature_rules: np.ndarray  # int32: rule rows, in first-match order, per signature
+    signature_rules: SparseRows  # per signature: the rules whose principal columns can hold
+    variant_rules: np.ndarray  # uint64 [VARIANTS, rule words]: or_proc and compl can hold
+    unkeyed_rules: np.ndarray  # uint64 [rule words]: rules that need no code property
+    key_rules: SparseRows  # per key: the rules its properties key
+    first_secondary_rules: SparseRows  # per key: the rules its SDGPRO keys, as first secondary diagnosis
+    proc_rules: SparseRows  # per procedure: the rules its properties key
+    secondary_or1_rules: np.ndarray  # uint64 [1, rule words]: keyed by `secpro +`
 
     def kernel_arrays(self) -> tuple[np.ndarray, ...]:
-        """The arrays, in the order the kernel takes them."""
-        return tuple(getattr(self, name) for name in KERNEL_ARRAYS)
+        """The arrays, in the order the kernel takes them (sparse rule sets as their three arrays)."""
+        arrays: list = []
+        for name in KERNEL_ARRAYS:
+            value = getattr(self, name)
+            arrays.extend(value if isinstance(value, tuple) else (value,))
+        return tuple(arrays)
 
 
 KERNEL_ARRAYS = (
-    "key_known", "key_mdc", "key_dgcat", "key_pdgprop", "key_dgprop", "key_sdgprop", "key_procpr", "key_or",
-    "key_compl", "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "proc_or", "proc_cc", "proc_procpr", "proc_dgprop",
+    "key_known", "key_mdc", "key_dgcat", "key_pdgprop", "key_or", "key_dgprop", "key_sdgprop", "key_procpr",
+    "key_compl", "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "proc_or", "proc_cc", "proc_dgprop", "proc_procpr",
+    "dgprop_words", "procpr_words",
     "category_level", "category_inactive", "category_activators", "rule_icd", "rule_mdc", "rule_dgcat",
     "rule_pdgprop", "rule_compl", "rule_or", "rule_procpro", "rule_secpro_kind", "rule_secpro", "rule_dgprop",
     "rule_dgprop_negated", "rule_age_op", "rule_age", "rule_sex", "rule_dur_op", "rule_dur", "rule_disch",
-    "key_signature", "signature_offsets", "signature_rules",
+    "key_signature", "signature_rules", "variant_rules", "unkeyed_rules", "key_rules", "first_secondary_rules",
+    "proc_rules", "secondary_or1_rules",
 )  # fmt: skip
 #: Signature 0 is "no usable principal diagnosis"; signature 1 holds every rule (the fallback for
 #: combinations no single table row has, such as asterisk/dagger pairs read as one diagnosis).
@@ -292,10 +312,24 @@ def _compile(tables: DrgTables) -> CompiledTables:
     rule_pdgprop = column(bit_of(pdgprop, r.pdgprop) for r in rules)
     rule_or = column((OR_CONDITIONS.get(r.or_proc, 9) if r.or_proc else 0 for r in rules), np.int8)
     rule_compl = column((int(r.compl) if r.compl.isdigit() else 9 if r.compl else 0 for r in rules), np.int8)
-    key_signature, signature_offsets, signature_rules = _signatures(
+    key_signature, signature_rules, variant_rules = _signatures(
         key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex,
         rule_icd, rule_mdc, rule_dgcat, rule_pdgprop, rule_or, rule_compl,
     )  # fmt: skip
+    rule_procpro = column(bit_of(procpr, r.procpro) for r in rules)
+    no_procpr = np.zeros_like(key_procpr)
+    diagnosis_atoms = _atoms_carried(key_dgprop, key_procpr, no_procpr)
+    first_secondary_atoms = _atoms_carried(key_sdgprop, no_procpr, no_procpr)
+    procedure_atoms = _atoms_carried(proc_dgprop, proc_procpr, proc_procpr)
+    carriers = diagnosis_atoms.sum(0) + first_secondary_atoms.sum(0) + procedure_atoms.sum(0)
+    carriers[-1] = (proc_or == 1).sum()  # secondary_or1
+    unkeyed_rules, keyed_rules = _keys(
+        rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers, dgprop_atoms=dw * 64
+    )
+    key_rules = _rules_keyed_by(diagnosis_atoms, keyed_rules)
+    first_secondary_rules = _rules_keyed_by(first_secondary_atoms, keyed_rules)
+    proc_rules = _rules_keyed_by(procedure_atoms, keyed_rules)
+    signature_rules = _sparse_rows(signature_rules)
     ages = [limit(rule.agelim) for rule in rules]
     durations = [limit(rule.dur) for rule in rules]
     return CompiledTables(
@@ -310,18 +344,20 @@ def _compile(tables: DrgTables) -> CompiledTables:
         key_mdc=key_mdc,
         key_dgcat=key_dgcat,
         key_pdgprop=key_pdgprop,
-        key_dgprop=key_dgprop,
-        key_sdgprop=key_sdgprop,
-        key_procpr=key_procpr,
         key_or=key_or,
-        key_compl=key_compl,
+        key_dgprop=_sparse_rows(key_dgprop),
+        key_sdgprop=_sparse_rows(key_sdgprop),
+        key_procpr=_sparse_rows(key_procpr),
+        key_compl=_sparse_rows(key_compl),
         key_excluded_from=key_excluded_from,
         mdc_by_sex=mdc_by_sex,
         dgcat_by_sex=dgcat_by_sex,
         proc_or=proc_or,
         proc_cc=proc_cc,
-        proc_procpr=proc_procpr,
-        proc_dgprop=proc_dgprop,
+        proc_dgprop=_sparse_rows(proc_dgprop),
+        proc_procpr=_sparse_rows(proc_procpr),
+        dgprop_words=dw,
+        procpr_words=rw,
         category_level=category_level,
         category_inactive=category_inactive,
         category_activators=category_activators,
@@ -331,7 +367,7 @@ def _compile(tables: DrgTables) -> CompiledTables:
         rule_pdgprop=rule_pdgprop,
         rule_compl=rule_compl,
         rule_or=rule_or,
-        rule_procpro=column(bit_of(procpr, r.procpro) for r in rules),
+        rule_procpro=rule_procpro,
         rule_secpro_kind=secpro_kind,
         rule_secpro=secpro,
         rule_dgprop=rule_dgprop,
@@ -343,16 +379,87 @@ def _compile(tables: DrgTables) -> CompiledTables:
         rule_dur=column((d[1] for d in durations), np.int32),
         rule_disch=column((DISCHARGE_CONDITIONS.get(r.disch, 9) if r.disch else 0 for r in rules), np.int8),
         key_signature=key_signature,
-        signature_offsets=signature_offsets,
         signature_rules=signature_rules,
+        variant_rules=variant_rules,
+        unkeyed_rules=unkeyed_rules,
+        key_rules=key_rules,
+        first_secondary_rules=first_secondary_rules,
+        proc_rules=proc_rules,
+        secondary_or1_rules=keyed_rules[-1:],
     )
 
 
-#: Candidate lists exist per principal signature and per episode "variant": which OR values the
-#: procedures carry (none, 1, 2, both) times the CC level (0, 1, 2). Surgical rules (`or_proc S`)
-#: and CC rules are then never read for the many episodes that cannot meet them.
+#: The kernel narrows the rules to read in three steps, each an AND of bitsets over the rule rows:
+#: the principal diagnosis' *signature* (known, MDC, DGCAT, PDGPROP: the principal-only columns),
+#: the episode's *variant* (which OR values its codes carry × its CC level: the or_proc and compl
+#: columns), and *key atoms*. Every rule that needs some code property (a positive dgprop, procpro
+#: or secpro value, or `secpro +`) is keyed by the one its tables make rarest; it stays a candidate
+#: only when the episode carries that atom. Only the survivors are checked column by column.
 OR_CLASSES, CC_LEVELS = 4, 3
 VARIANTS = OR_CLASSES * CC_LEVELS
+
+
+def _pack(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask over rule rows as uint64 words, bit `r & 63` of word `r >> 6` for row r."""
+    words = _words(len(mask))
+    packed = np.packbits(mask, bitorder="little")
+    return np.concatenate([packed, np.zeros(words * 8 - len(packed), np.uint8)]).view("<u8").astype(np.uint64)
+
+
+def _sparse_rows(bitsets: np.ndarray) -> SparseRows:
+    """[rows, words] bitsets as CSR rows of their non-zero words: (offsets, word indices, words)."""
+    rows, words = np.nonzero(bitsets)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(bitsets)))]).astype(np.int64)
+    return offsets, words.astype(np.int32), bitsets[rows, words]
+
+
+def _rules_keyed_by(code_atoms: np.ndarray, keyed: np.ndarray) -> SparseRows:
+    """Per code, the rules keyed by any atom it carries ([codes, atoms] × [atoms, rule words])."""
+    rules = np.zeros((len(code_atoms), keyed.shape[1]), np.uint64)
+    for atom in np.flatnonzero(keyed.any(1) & code_atoms.any(0)):
+        rules[code_atoms[:, atom]] |= keyed[atom]
+    return _sparse_rows(rules)
+
+
+def _unpack(bits: np.ndarray) -> np.ndarray:
+    """A [rows, words] bitset as [rows, words * 64] zeros and ones."""
+    return np.unpackbits(bits.astype("<u8").view(np.uint8).reshape(len(bits), -1), axis=1, bitorder="little")
+
+
+def _atoms_carried(dgprop: np.ndarray, procpr: np.ndarray, procedure_procpr: np.ndarray) -> np.ndarray:
+    """Which key atoms (see `_keys`) each code carries, from its bitsets: a [codes, atoms] matrix."""
+    secondary_or1 = np.zeros((len(dgprop), 1), np.uint8)  # a matter of position, added by the kernel
+    return np.hstack([_unpack(dgprop), _unpack(procpr), _unpack(procedure_procpr), secondary_or1]).astype(np.bool_)
+
+
+def _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers: np.ndarray, dgprop_atoms: int):
+    """Key each rule by its required atom that the fewest codes carry; rules that need none are unkeyed.
+
+    Atoms number the dgprop bits first, then the PROCPR bits (for procpro), then the PROCPR bits of
+    the procedures alone (for secpro), then `secondary_or1`. Returns the unkeyed rules and, per
+    atom, the rules it keys (both as rule bitsets).
+    """
+    procpr_bits = (len(carriers) - 1 - dgprop_atoms) // 2
+    secondary_or1_atom = len(carriers) - 1
+    n_rules = len(rule_procpro)
+    unkeyed = np.zeros(n_rules, np.bool_)
+    keyed = np.zeros((len(carriers), n_rules), np.bool_)
+    for row in range(n_rules):
+        dgprop_values = zip(rule_dgprop[row], rule_dgprop_negated[row], strict=True)
+        required = [int(bit) for bit, negated in dgprop_values if not negated and bit != NONE]  # NEVER included
+        if rule_procpro[row] != NONE:
+            required.append(dgprop_atoms + int(rule_procpro[row]) if rule_procpro[row] >= 0 else NEVER)
+        if secpro_kind[row] == SECPRO_HAS:
+            required.append(dgprop_atoms + procpr_bits + int(secpro[row]) if secpro[row] >= 0 else NEVER)
+        elif secpro_kind[row] == SECPRO_OR1:
+            required.append(secondary_or1_atom)
+        if NEVER in required:
+            continue  # needs a value no code carries: no episode reaches the rule
+        if required:
+            keyed[min(required, key=lambda atom: carriers[atom]), row] = True
+        else:
+            unkeyed[row] = True
+    return _pack(unkeyed), np.array([_pack(atom_rules) for atom_rules in keyed])
 
 
 def _signatures(
@@ -369,11 +476,11 @@ def _signatures(
     rule_or,
     rule_compl,
 ):
-    """Group principal diagnoses by what the principal-only rule columns read, and list per group
-    and variant the rules whose icd, mdc, dgcat, pdgprop, or_proc and compl columns can hold."""
+    """Group principal diagnoses by what the principal-only rule columns read; per group, the rules
+    whose icd, mdc, dgcat and pdgprop columns can hold, and per variant those whose or_proc and
+    compl columns can."""
     n_rules = len(rule_icd)
-    all_rules = np.arange(n_rules, dtype=np.int32)
-    variant_masks = []
+    variant_rules = []
     for or_class in range(OR_CLASSES):
         has1, has2 = bool(or_class & 1), bool(or_class & 2)
         or_ok = (
@@ -384,9 +491,9 @@ def _signatures(
             | ((rule_or == 4) & (not has1) & (not has2))
         )
         for cc in range(CC_LEVELS):
-            variant_masks.append(or_ok & (rule_compl <= cc))
+            variant_rules.append(_pack(or_ok & (rule_compl <= cc)))
     signatures: dict[tuple, int] = {}
-    lists: list[np.ndarray] = []
+    signature_rules: list[np.ndarray] = []
 
     def principal_ok(known: bool, mdc_id: int, dgcat_id: int, pdgprop_words: np.ndarray) -> np.ndarray:
         icd_ok = (rule_icd == 0) | ((rule_icd == 1) & known) | ((rule_icd == 2) & (not known))
@@ -397,19 +504,16 @@ def _signatures(
         pdgprop_ok = (rule_pdgprop == NONE) | ((rule_pdgprop >= 0) & has)
         return icd_ok & mdc_ok & dgcat_ok & pdgprop_ok
 
-    def add(mask: np.ndarray) -> None:
-        lists.extend(all_rules[mask & variant] for variant in variant_masks)
-
     def signature_of(known: bool, mdc_id: int, dgcat_id: int, pdgprop_words: np.ndarray) -> int:
         key = (known, mdc_id, dgcat_id, pdgprop_words.tobytes())
         if key not in signatures:
-            signatures[key] = len(lists) // VARIANTS
-            add(principal_ok(known, mdc_id, dgcat_id, pdgprop_words))
+            signatures[key] = len(signature_rules)
+            signature_rules.append(_pack(principal_ok(known, mdc_id, dgcat_id, pdgprop_words)))
         return signatures[key]
 
     empty = np.zeros(key_pdgprop.shape[1], np.uint64)
     assert signature_of(False, NONE, NONE, empty) == NO_PRINCIPAL_SIGNATURE
-    add(np.ones(n_rules, np.bool_))  # ALL_RULES_SIGNATURE, still split by variant
+    signature_rules.append(_pack(np.ones(n_rules, np.bool_)))  # ALL_RULES_SIGNATURE
     key_signature = np.zeros((len(key_known), 3), np.int32)
     for row in range(len(key_known)):
         for sex in range(3):
@@ -417,8 +521,7 @@ def _signatures(
             dgcat_id = dgcat_by_sex[key_dgcat[row], sex] if key_dgcat[row] >= 0 else NONE
             words = key_pdgprop[row] if key_known[row] else empty
             key_signature[row, sex] = signature_of(bool(key_known[row]), int(mdc_id), int(dgcat_id), words)
-    offsets = np.concatenate([[0], np.cumsum([len(rules) for rules in lists])]).astype(np.int64)
-    return key_signature, offsets, np.concatenate(lists).astype(np.int32)
+    return key_signature, np.array(signature_rules), np.array(variant_rules)
 
 
 def diagnosis_rows(compiled: CompiledTables, dagger: str, asterisk: str) -> tuple[int, int, int]:
