@@ -48,7 +48,7 @@ def _or_into(target, source, row):
 
 @_jit
 def _any_common(a, row, b):
-    for w in range(b.shape[0]):  # noqa: SIM110 - Numba compiles this loop, not a generator
+    for w in range(a.shape[1]):  # noqa: SIM110 - Numba compiles this loop, not a generator
         if a[row, w] & b[w] != np.uint64(0):
             return True
     return False
@@ -86,30 +86,22 @@ def _excluded(key_excluded_from, dx_rows, principal, category):
 def _group_range(
     start, stop,
     has_principal, sex, age, duration, discharge, dx_offsets, dx_rows, proc_offsets, proc_rows, missing,
-    key_known, key_mdc, key_dgcat, key_pdgprop, key_or, key_dgprop_offsets, key_dgprop_words, key_dgprop_masks,
-    key_sdgprop_offsets, key_sdgprop_words, key_sdgprop_masks, key_procpr_offsets, key_procpr_words,
-    key_procpr_masks, key_compl_offsets, key_compl_words, key_compl_masks, key_excluded_from, mdc_by_sex,
-    dgcat_by_sex, proc_or, proc_cc, proc_dgprop_offsets, proc_dgprop_words, proc_dgprop_masks, proc_procpr_offsets,
-    proc_procpr_words, proc_procpr_masks, dgprop_words, procpr_words,
+    key_known, key_mdc, key_dgcat, key_pdgprop, key_or, key_state_offsets, key_state_words, key_state_masks,
+    first_secondary_offsets, first_secondary_words, first_secondary_masks, key_compl_offsets, key_compl_words,
+    key_compl_masks, key_excluded_from, mdc_by_sex, dgcat_by_sex, proc_or, proc_cc, proc_state_offsets,
+    proc_state_words, proc_state_masks, secondary_or1_offsets, secondary_or1_words, secondary_or1_masks,
+    state_words, state_rules_word,
     category_level, category_inactive, category_activators, rule_icd, rule_mdc, rule_dgcat,
     rule_pdgprop, rule_compl, rule_or, rule_procpro, rule_secpro_kind, rule_secpro, rule_dgprop,
     rule_dgprop_negated, rule_age_op, rule_age, rule_sex, rule_dur_op, rule_dur, rule_disch,
     key_signature, signature_offsets, signature_words, signature_masks, variant_rules, unkeyed_rules,
-    key_rule_offsets, key_rule_words, key_rule_masks, first_secondary_offsets, first_secondary_words,
-    first_secondary_masks, proc_rule_offsets, proc_rule_words, proc_rule_masks, secondary_or1_rules,
     out_rule, out_cc, out_mdc, out_known,
 ):  # fmt: skip
     pdgprop = np.zeros(key_pdgprop.shape[1], np.uint64)
-    dgprop = np.zeros(dgprop_words, np.uint64)
-    procpr = np.zeros(procpr_words, np.uint64)
-    procedure_procpr = np.zeros(procpr_words, np.uint64)
-    keyed = np.zeros(unkeyed_rules.shape[0], np.uint64)  # rules made candidates by the episode's codes
+    state = np.zeros(state_words, np.uint64)  # DGPROP, PROCPR, procedures' PROCPR, candidate rules
     for i in range(start, stop):
         pdgprop.fill(0)
-        dgprop.fill(0)
-        procpr.fill(0)
-        procedure_procpr.fill(0)
-        keyed.fill(0)
+        state.fill(0)
         s = sex[i]
         has1 = False
         has2 = False
@@ -145,12 +137,9 @@ def _group_range(
                 row = dx_rows[d, k]
                 if row < 0:
                     continue
-                _or_sparse(dgprop, key_dgprop_offsets, key_dgprop_words, key_dgprop_masks, row)
-                _or_sparse(procpr, key_procpr_offsets, key_procpr_words, key_procpr_masks, row)
-                _or_sparse(keyed, key_rule_offsets, key_rule_words, key_rule_masks, row)
+                _or_sparse(state, key_state_offsets, key_state_words, key_state_masks, row)
                 if d == d0 + 1:  # SDGPRO counts for the first secondary diagnosis only
-                    _or_sparse(dgprop, key_sdgprop_offsets, key_sdgprop_words, key_sdgprop_masks, row)
-                    _or_sparse(keyed, first_secondary_offsets, first_secondary_words, first_secondary_masks, row)
+                    _or_sparse(state, first_secondary_offsets, first_secondary_words, first_secondary_masks, row)
                 if key_or[row] == 1:
                     has1 = True
                 elif key_or[row] == 2:
@@ -161,10 +150,7 @@ def _group_range(
             row = proc_rows[p]
             if row < 0:
                 continue
-            _or_sparse(dgprop, proc_dgprop_offsets, proc_dgprop_words, proc_dgprop_masks, row)
-            _or_sparse(procpr, proc_procpr_offsets, proc_procpr_words, proc_procpr_masks, row)
-            _or_sparse(procedure_procpr, proc_procpr_offsets, proc_procpr_words, proc_procpr_masks, row)
-            _or_sparse(keyed, proc_rule_offsets, proc_rule_words, proc_rule_masks, row)
+            _or_sparse(state, proc_state_offsets, proc_state_words, proc_state_masks, row)
             if proc_or[row] == 1:
                 has1 = True
                 if p > p0:
@@ -186,7 +172,7 @@ def _group_range(
                         low = bits & (~bits + np.uint64(1))
                         bits ^= low
                         category = key_compl_words[e] * 64 + _bit_index(low)
-                        if category_inactive[category] and not _any_common(category_activators, category, dgprop):
+                        if category_inactive[category] and not _any_common(category_activators, category, state):
                             continue
                         if has_principal[i] and _excluded(key_excluded_from, dx_rows, d0, category):
                             continue
@@ -195,12 +181,13 @@ def _group_range(
 
         # --- stage 2: the candidates (see compile.py), then the first whose every filled column holds
         if secondary_or1:
-            _or_into(keyed, secondary_or1_rules, 0)
+            _or_sparse(state, secondary_or1_offsets, secondary_or1_words, secondary_or1_masks, 0)
         variant = ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + min(cc, 2)
         matched = _NONE
         for e in range(signature_offsets[signature], signature_offsets[signature + 1]):
             w = signature_words[e]
-            candidates = signature_masks[e] & variant_rules[variant, w] & (unkeyed_rules[w] | keyed[w])
+            keyed = state[state_rules_word + w]
+            candidates = signature_masks[e] & variant_rules[variant, w] & (unkeyed_rules[w] | keyed)
             while candidates != np.uint64(0):
                 low = candidates & (~candidates + np.uint64(1))
                 candidates ^= low
@@ -236,14 +223,14 @@ def _group_range(
                     if c > 4:
                         continue
                 c = rule_procpro[r]
-                if c != _NONE and (c < 0 or not _has_bit(procpr, c)):
+                if c != _NONE and (c < 0 or not _has_bit(state, c)):
                     continue
                 c = rule_secpro_kind[r]
                 if c != 0:
                     b = rule_secpro[r]
-                    if c == 1 and (b < 0 or not _has_bit(procedure_procpr, b)):
+                    if c == 1 and (b < 0 or not _has_bit(state, b)):
                         continue
-                    if c == 2 and _has_bit(procedure_procpr, b):
+                    if c == 2 and _has_bit(state, b):
                         continue
                     if c == 3 and not secondary_or1:
                         continue
@@ -254,7 +241,7 @@ def _group_range(
                     b = rule_dgprop[r, slot]
                     if b == _NONE:
                         continue
-                    present = b >= 0 and _has_bit(dgprop, b)
+                    present = b >= 0 and _has_bit(state, b)
                     if present == rule_dgprop_negated[r, slot]:
                         failed = True
                         break

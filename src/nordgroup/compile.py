@@ -30,7 +30,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "8"
+_CACHE_VERSION = "9"
 
 
 @frozen(eq=False)
@@ -50,12 +50,10 @@ class CompiledTables:
     key_dgcat: np.ndarray  # int16 [keys]
     key_pdgprop: np.ndarray  # uint64 [keys, words]
     key_or: np.ndarray  # int8 [keys]
-    # Per-code sets are bitsets stored sparse, as rows of their non-zero words (`_sparse_rows`):
-    # most codes carry one or two values, so the kernel reads a word or two per code instead of
-    # a few hundred mostly empty ones.
-    key_dgprop: SparseRows
-    key_sdgprop: SparseRows
-    key_procpr: SparseRows
+    # What each code adds to the episode state (see `_compile`), stored sparse (`_sparse_rows`):
+    # most codes set a word or two, so the kernel reads those instead of the whole state.
+    key_state: SparseRows
+    first_secondary_state: SparseRows  # what a key adds as first secondary diagnosis (its SDGPRO)
     key_compl: SparseRows  # complication categories
     key_excluded_from: np.ndarray  # uint64 [keys, category words]: categories that cannot complicate it
     # sex recoding of MDC and DGCAT ids: [id, sex] with sex 0 unknown, 1 male, 2 female
@@ -64,10 +62,10 @@ class CompiledTables:
     # procedures
     proc_or: np.ndarray
     proc_cc: np.ndarray
-    proc_dgprop: SparseRows
-    proc_procpr: SparseRows
-    dgprop_words: int  # widths of the kernel's per-episode bitsets
-    procpr_words: int
+    proc_state: SparseRows
+    secondary_or1_state: SparseRows  # one row: what an OR=1 procedure after the first adds
+    state_words: int
+    state_rules_word: int  # where the candidate rules begin in the state
     # complication categories
     category_level: np.ndarray  # int8: 1 for C and I, 2 for G
     category_inactive: np.ndarray  # bool
@@ -97,10 +95,6 @@ class CompiledTables:
     signature_rules: SparseRows  # per signature: the rules whose principal columns can hold
     variant_rules: np.ndarray  # uint64 [VARIANTS, rule words]: or_proc and compl can hold
     unkeyed_rules: np.ndarray  # uint64 [rule words]: rules that need no code property
-    key_rules: SparseRows  # per key: the rules its properties key
-    first_secondary_rules: SparseRows  # per key: the rules its SDGPRO keys, as first secondary diagnosis
-    proc_rules: SparseRows  # per procedure: the rules its properties key
-    secondary_or1_rules: np.ndarray  # uint64 [1, rule words]: keyed by `secpro +`
 
     def kernel_arrays(self) -> tuple[np.ndarray, ...]:
         """The arrays, in the order the kernel takes them (sparse rule sets as their three arrays)."""
@@ -112,14 +106,13 @@ class CompiledTables:
 
 
 KERNEL_ARRAYS = (
-    "key_known", "key_mdc", "key_dgcat", "key_pdgprop", "key_or", "key_dgprop", "key_sdgprop", "key_procpr",
-    "key_compl", "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "proc_or", "proc_cc", "proc_dgprop", "proc_procpr",
-    "dgprop_words", "procpr_words",
+    "key_known", "key_mdc", "key_dgcat", "key_pdgprop", "key_or", "key_state", "first_secondary_state", "key_compl",
+    "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "proc_or", "proc_cc", "proc_state", "secondary_or1_state",
+    "state_words", "state_rules_word",
     "category_level", "category_inactive", "category_activators", "rule_icd", "rule_mdc", "rule_dgcat",
     "rule_pdgprop", "rule_compl", "rule_or", "rule_procpro", "rule_secpro_kind", "rule_secpro", "rule_dgprop",
     "rule_dgprop_negated", "rule_age_op", "rule_age", "rule_sex", "rule_dur_op", "rule_dur", "rule_disch",
-    "key_signature", "signature_rules", "variant_rules", "unkeyed_rules", "key_rules", "first_secondary_rules",
-    "proc_rules", "secondary_or1_rules",
+    "key_signature", "signature_rules", "variant_rules", "unkeyed_rules",
 )  # fmt: skip
 #: Signature 0 is "no usable principal diagnosis"; signature 1 holds every rule (the fallback for
 #: combinations no single table row has, such as asterisk/dagger pairs read as one diagnosis).
@@ -317,19 +310,28 @@ def _compile(tables: DrgTables) -> CompiledTables:
         rule_icd, rule_mdc, rule_dgcat, rule_pdgprop, rule_or, rule_compl,
     )  # fmt: skip
     rule_procpro = column(bit_of(procpr, r.procpro) for r in rules)
+    # The kernel keeps one bitset per episode, its *state*: the DGPROP values its codes carry, their
+    # PROCPR values, the PROCPR values of its procedures alone (what secpro reads), then the rules
+    # its codes make candidates. Rule columns name state bits directly.
+    procpr_bit, procedure_procpr_bit, state_rules_word = dw * 64, (dw + rw) * 64, dw + 2 * rw
+    rule_procpro = np.where(rule_procpro >= 0, rule_procpro + procpr_bit, rule_procpro).astype(np.int16)
+    has_bit = ((secpro_kind == SECPRO_HAS) | (secpro_kind == SECPRO_HAS_NOT)) & (secpro >= 0)
+    secpro = np.where(has_bit, secpro + procedure_procpr_bit, secpro).astype(np.int16)
     no_procpr = np.zeros_like(key_procpr)
-    diagnosis_atoms = _atoms_carried(key_dgprop, key_procpr, no_procpr)
-    first_secondary_atoms = _atoms_carried(key_sdgprop, no_procpr, no_procpr)
-    procedure_atoms = _atoms_carried(proc_dgprop, proc_procpr, proc_procpr)
-    carriers = diagnosis_atoms.sum(0) + first_secondary_atoms.sum(0) + procedure_atoms.sum(0)
-    carriers[-1] = (proc_or == 1).sum()  # secondary_or1
-    unkeyed_rules, keyed_rules = _keys(
-        rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers, dgprop_atoms=dw * 64
-    )
-    key_rules = _rules_keyed_by(diagnosis_atoms, keyed_rules)
-    first_secondary_rules = _rules_keyed_by(first_secondary_atoms, keyed_rules)
-    proc_rules = _rules_keyed_by(procedure_atoms, keyed_rules)
+    diagnosis = (key_dgprop, key_procpr, no_procpr)
+    first_secondary = (key_sdgprop, no_procpr, no_procpr)
+    procedure = (proc_dgprop, proc_procpr, proc_procpr)
+    secondary_or1 = (np.zeros((1, dw), np.uint64), np.zeros((1, rw), np.uint64), np.zeros((1, rw), np.uint64))
+    # key atoms: the state bits below the rules, then "an OR=1 procedure after the first"
+    carriers = sum(_unpack(np.hstack(bits)).sum(0) for bits in (diagnosis, first_secondary, procedure))
+    carriers = np.append(carriers, (proc_or == 1).sum())
+    unkeyed_rules, keyed_rules = _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers)
+    key_state = _state_rows(diagnosis, keyed_rules)
+    first_secondary_state = _state_rows(first_secondary, keyed_rules)
+    proc_state = _state_rows(procedure, keyed_rules)
+    secondary_or1_state = _sparse_rows(np.hstack([*secondary_or1, keyed_rules[-1:]]))
     signature_rules = _sparse_rows(signature_rules)
+    rule_words = len(unkeyed_rules)
     ages = [limit(rule.agelim) for rule in rules]
     durations = [limit(rule.dur) for rule in rules]
     return CompiledTables(
@@ -345,19 +347,18 @@ def _compile(tables: DrgTables) -> CompiledTables:
         key_dgcat=key_dgcat,
         key_pdgprop=key_pdgprop,
         key_or=key_or,
-        key_dgprop=_sparse_rows(key_dgprop),
-        key_sdgprop=_sparse_rows(key_sdgprop),
-        key_procpr=_sparse_rows(key_procpr),
+        key_state=key_state,
+        first_secondary_state=first_secondary_state,
         key_compl=_sparse_rows(key_compl),
         key_excluded_from=key_excluded_from,
         mdc_by_sex=mdc_by_sex,
         dgcat_by_sex=dgcat_by_sex,
         proc_or=proc_or,
         proc_cc=proc_cc,
-        proc_dgprop=_sparse_rows(proc_dgprop),
-        proc_procpr=_sparse_rows(proc_procpr),
-        dgprop_words=dw,
-        procpr_words=rw,
+        proc_state=proc_state,
+        secondary_or1_state=secondary_or1_state,
+        state_words=state_rules_word + rule_words,
+        state_rules_word=state_rules_word,
         category_level=category_level,
         category_inactive=category_inactive,
         category_activators=category_activators,
@@ -382,10 +383,6 @@ def _compile(tables: DrgTables) -> CompiledTables:
         signature_rules=signature_rules,
         variant_rules=variant_rules,
         unkeyed_rules=unkeyed_rules,
-        key_rules=key_rules,
-        first_secondary_rules=first_secondary_rules,
-        proc_rules=proc_rules,
-        secondary_or1_rules=keyed_rules[-1:],
     )
 
 
@@ -413,12 +410,14 @@ def _sparse_rows(bitsets: np.ndarray) -> SparseRows:
     return offsets, words.astype(np.int32), bitsets[rows, words]
 
 
-def _rules_keyed_by(code_atoms: np.ndarray, keyed: np.ndarray) -> SparseRows:
-    """Per code, the rules keyed by any atom it carries ([codes, atoms] × [atoms, rule words])."""
-    rules = np.zeros((len(code_atoms), keyed.shape[1]), np.uint64)
-    for atom in np.flatnonzero(keyed.any(1) & code_atoms.any(0)):
-        rules[code_atoms[:, atom]] |= keyed[atom]
-    return _sparse_rows(rules)
+def _state_rows(bitsets: tuple[np.ndarray, ...], keyed_rules: np.ndarray) -> SparseRows:
+    """What each code adds to the episode state: its bitsets, then the rules its atoms key."""
+    state = np.hstack(bitsets)
+    atoms = _unpack(state).astype(np.bool_)
+    rules = np.zeros((len(state), keyed_rules.shape[1]), np.uint64)
+    for atom in np.flatnonzero(keyed_rules[:-1].any(1) & atoms.any(0)):
+        rules[atoms[:, atom]] |= keyed_rules[atom]
+    return _sparse_rows(np.hstack([state, rules]))
 
 
 def _unpack(bits: np.ndarray) -> np.ndarray:
@@ -426,20 +425,13 @@ def _unpack(bits: np.ndarray) -> np.ndarray:
     return np.unpackbits(bits.astype("<u8").view(np.uint8).reshape(len(bits), -1), axis=1, bitorder="little")
 
 
-def _atoms_carried(dgprop: np.ndarray, procpr: np.ndarray, procedure_procpr: np.ndarray) -> np.ndarray:
-    """Which key atoms (see `_keys`) each code carries, from its bitsets: a [codes, atoms] matrix."""
-    secondary_or1 = np.zeros((len(dgprop), 1), np.uint8)  # a matter of position, added by the kernel
-    return np.hstack([_unpack(dgprop), _unpack(procpr), _unpack(procedure_procpr), secondary_or1]).astype(np.bool_)
+def _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers: np.ndarray):
+    """Key each rule by the required atom that the fewest codes carry; rules that need none are unkeyed.
 
-
-def _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers: np.ndarray, dgprop_atoms: int):
-    """Key each rule by its required atom that the fewest codes carry; rules that need none are unkeyed.
-
-    Atoms number the dgprop bits first, then the PROCPR bits (for procpro), then the PROCPR bits of
-    the procedures alone (for secpro), then `secondary_or1`. Returns the unkeyed rules and, per
+    The atoms are the state bits below the rules (DGPROP for dgprop, PROCPR for procpro, the
+    procedures' PROCPR for secpro) and a last one for `secpro +`. Returns the unkeyed rules and, per
     atom, the rules it keys (both as rule bitsets).
     """
-    procpr_bits = (len(carriers) - 1 - dgprop_atoms) // 2
     secondary_or1_atom = len(carriers) - 1
     n_rules = len(rule_procpro)
     unkeyed = np.zeros(n_rules, np.bool_)
@@ -448,9 +440,9 @@ def _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, c
         dgprop_values = zip(rule_dgprop[row], rule_dgprop_negated[row], strict=True)
         required = [int(bit) for bit, negated in dgprop_values if not negated and bit != NONE]  # NEVER included
         if rule_procpro[row] != NONE:
-            required.append(dgprop_atoms + int(rule_procpro[row]) if rule_procpro[row] >= 0 else NEVER)
+            required.append(int(rule_procpro[row]))
         if secpro_kind[row] == SECPRO_HAS:
-            required.append(dgprop_atoms + procpr_bits + int(secpro[row]) if secpro[row] >= 0 else NEVER)
+            required.append(int(secpro[row]))
         elif secpro_kind[row] == SECPRO_OR1:
             required.append(secondary_or1_atom)
         if NEVER in required:
