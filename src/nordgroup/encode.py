@@ -7,6 +7,8 @@ looked up in Python, and the per-element rows are gathered with one numpy `take`
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,6 +16,7 @@ from attrs import frozen
 
 from nordgroup.compile import NONE, CompiledTables, diagnosis_rows
 from nordgroup.episodes import clean_written_code, split_written_diagnosis
+from nordgroup.tables.model import NO_DAGGER
 
 __all__ = ["MISSING", "EncodedEpisodes", "encode_episodes"]
 
@@ -74,9 +77,80 @@ def _offsets(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return offsets - offsets[0], values
 
 
-def _distinct(values: pa.Array) -> tuple[np.ndarray, list[str]]:
+def _distinct(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
     encoded = pc.dictionary_encode(pc.fill_null(values, ""))
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+
+
+def _rows_with(row_of_element: np.ndarray, element_mask: np.ndarray, n: int) -> np.ndarray:
+    """Which of the `n` rows hold at least one element in the mask."""
+    rows = np.zeros(n, np.bool_)
+    rows[row_of_element[element_mask]] = True
+    return rows
+
+
+class _CodeLookup:
+    """The tables' single codes as Arrow arrays, so already clean codes are looked up in C++."""
+
+    def __init__(self, compiled: CompiledTables) -> None:
+        singles = [(code, row) for (code, dagger), row in compiled.diagnosis_index.items() if dagger == NO_DAGGER]
+        self.diagnosis_codes = pa.array([code for code, _ in singles], pa.string())
+        self.diagnosis_rows = np.array([row for _, row in singles], np.int32)
+        self.procedure_codes = pa.array(list(compiled.procedure_index), pa.string())
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[CompiledTables, _CodeLookup] = weakref.WeakKeyDictionary()
+# A written code that cleaning leaves alone: upper-case letters and digits only.
+_CLEAN_CODE = r"^[A-Z0-9]+$"
+
+
+def _lookup(compiled: CompiledTables) -> _CodeLookup:
+    if compiled not in _LOOKUPS:
+        _LOOKUPS[compiled] = _CodeLookup(compiled)
+    return _LOOKUPS[compiled]
+
+
+def _clean_and_position(distinct: pa.Array, codes: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Which distinct written codes are already clean, and the position of each in `codes` (-1: absent)."""
+    clean = pc.match_substring_regex(distinct, _CLEAN_CODE).to_numpy(zero_copy_only=False)
+    position = pc.fill_null(pc.index_in(distinct, value_set=codes), -1).to_numpy(zero_copy_only=False)
+    return clean, position
+
+
+def _diagnosis_rows(distinct: pa.Array, compiled: CompiledTables):
+    """Per distinct written diagnosis: its key rows (pair, asterisk or single, dagger), whether any
+    is known, whether cleaning changed it, whether nothing was left (`""`, `*`)."""
+    lookup = _lookup(compiled)
+    m = len(distinct)
+    rows = np.full((m, 3), NONE, np.int32)
+    cleaned = np.zeros(m, np.bool_)
+    blank = np.zeros(m, np.bool_)
+    clean, position = _clean_and_position(distinct, lookup.diagnosis_codes)
+    found = clean & (position >= 0)
+    rows[found, 1] = lookup.diagnosis_rows[position[found]]
+    # the rest (pairs, marks, dots, lower case, blanks) the readable way, one distinct code at a time
+    for index in np.flatnonzero(~clean):
+        dagger, asterisk, changed = split_written_diagnosis(distinct[index].as_py())
+        rows[index] = diagnosis_rows(compiled, dagger, asterisk)
+        cleaned[index] = changed
+        blank[index] = not (dagger or asterisk)
+    known = ((rows >= 0) & compiled.key_known[np.maximum(rows, 0)]).any(1)
+    return rows, known, cleaned, blank
+
+
+def _procedure_rows(distinct: pa.Array, compiled: CompiledTables):
+    """Per distinct written procedure: its row (or NONE), whether cleaning changed it, whether blank."""
+    m = len(distinct)
+    clean, position = _clean_and_position(distinct, _lookup(compiled).procedure_codes)
+    rows = np.where(clean, position, NONE).astype(np.int32)
+    cleaned = np.zeros(m, np.bool_)
+    blank = np.zeros(m, np.bool_)
+    for index in np.flatnonzero(~clean):
+        cleaning = clean_written_code(distinct[index].as_py())
+        rows[index] = compiled.procedure_index.get(cleaning.cleaned, NONE)
+        cleaned[index] = cleaning.changed
+        blank[index] = cleaning.cleaned == ""
+    return rows, cleaned, blank
 
 
 def _integers(column: pa.ChunkedArray) -> np.ndarray:
@@ -90,17 +164,7 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
 
     dx_offsets, dx_values = _offsets(table.column("diagnoses"))
     indices, distinct = _distinct(dx_values)
-    distinct_rows = np.full((len(distinct) + 1, 3), NONE, np.int32)
-    distinct_known = np.zeros(len(distinct) + 1, np.bool_)
-    distinct_cleaned = np.zeros(len(distinct) + 1, np.bool_)
-    distinct_blank = np.ones(len(distinct) + 1, np.bool_)  # nothing left after cleaning (`""`, `*`)
-    for position, text in enumerate(distinct):
-        dagger, asterisk, changed = split_written_diagnosis(text)
-        distinct_blank[position] = not (dagger or asterisk)
-        rows = diagnosis_rows(compiled, dagger, asterisk)
-        distinct_rows[position] = rows
-        distinct_known[position] = any(row >= 0 and compiled.key_known[row] for row in rows)
-        distinct_cleaned[position] = changed
+    distinct_rows, distinct_known, distinct_cleaned, distinct_blank = _diagnosis_rows(distinct, compiled)
     dx_rows = distinct_rows[indices]
     element_known = distinct_known[indices]
     element_blank = distinct_blank[indices]
@@ -113,23 +177,21 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     flags[principal_unknown] |= FLAG_UNKNOWN_PRINCIPAL
     row_of_element = np.repeat(np.arange(n), counts)
     secondary = np.ones(len(indices), np.bool_)
-    secondary[first[has_principal | (counts > 0)]] = False
+    secondary[first[counts > 0]] = False
     unknown_secondary = secondary & ~element_known & ~element_blank
-    flags[np.unique(row_of_element[unknown_secondary])] |= FLAG_UNKNOWN_SECONDARY
+    flags[_rows_with(row_of_element, unknown_secondary, n)] |= FLAG_UNKNOWN_SECONDARY
     cleaned_elements = distinct_cleaned[indices]
-    flags[np.unique(row_of_element[cleaned_elements])] |= FLAG_CODE_CLEANED
+    flags[_rows_with(row_of_element, cleaned_elements, n)] |= FLAG_CODE_CLEANED
 
     proc_offsets, proc_values = _offsets(table.column("procedures"))
     indices, distinct = _distinct(proc_values)
-    cleaned = [clean_written_code(text) for text in distinct]
-    distinct_rows = np.array([compiled.procedure_index.get(c.cleaned, NONE) for c in cleaned] + [NONE], np.int32)
+    distinct_rows, distinct_cleaned, distinct_blank = _procedure_rows(distinct, compiled)
     proc_rows = distinct_rows[indices]
-    proc_counts = np.diff(proc_offsets)
-    proc_row_of_element = np.repeat(np.arange(n), proc_counts)
-    blank = np.array([c.cleaned == "" for c in cleaned] + [True], np.bool_)[indices]
-    flags[np.unique(proc_row_of_element[(proc_rows < 0) & ~blank])] |= FLAG_UNKNOWN_PROCEDURE
-    proc_changed = np.array([c.changed for c in cleaned] + [False], np.bool_)[indices]
-    flags[np.unique(proc_row_of_element[proc_changed])] |= FLAG_CODE_CLEANED
+    proc_row_of_element = np.repeat(np.arange(n), np.diff(proc_offsets))
+    unknown = (proc_rows < 0) & ~distinct_blank[indices]
+    flags[_rows_with(proc_row_of_element, unknown, n)] |= FLAG_UNKNOWN_PROCEDURE
+    proc_changed = distinct_cleaned[indices]
+    flags[_rows_with(proc_row_of_element, proc_changed, n)] |= FLAG_CODE_CLEANED
 
     sex = pc.fill_null(table.column("sex"), 0).to_numpy().astype(np.int8)
     sex[(sex != 1) & (sex != 2)] = 0
@@ -137,7 +199,7 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     duration = _integers(table.column("duration_days"))
     discharge_text = pc.fill_null(table.column("discharge"), "")
     discharge_index, discharge_values = _distinct(discharge_text.combine_chunks())
-    discharge = np.array([_DISCHARGE.get(v, 0) for v in discharge_values] + [0], np.int8)[discharge_index]
+    discharge = np.array([_DISCHARGE.get(v, 0) for v in discharge_values.to_pylist()], np.int8)[discharge_index]
     flags[age == MISSING] |= FLAG_MISSING_AGE
     flags[duration == MISSING] |= FLAG_MISSING_DURATION
     flags[sex == 0] |= FLAG_MISSING_SEX
