@@ -64,6 +64,17 @@ def _limit_holds(op, limit, value, missing):
 
 
 @_jit
+def _band(breaks, value, missing):
+    """The band of `value` among the breaks (see compile._limit_bands); the last band if unknown."""
+    if value == missing:
+        return breaks.shape[0] + 1
+    band = 0
+    while band < breaks.shape[0] and breaks[band] <= value:
+        band += 1
+    return band
+
+
+@_jit
 def _or_sparse(target, offsets, words, masks, row):
     """OR row `row` of a sparse bitset (compile.SparseRows) into `target`."""
     for e in range(offsets[row], offsets[row + 1]):
@@ -94,8 +105,8 @@ def _group_range(
     category_level, category_inactive, category_activators, rule_icd, rule_mdc, rule_dgcat,
     rule_pdgprop, rule_compl, rule_or, rule_procpro, rule_secpro_kind, rule_secpro, rule_dgprop,
     rule_dgprop_negated, rule_age_op, rule_age, rule_sex, rule_dur_op, rule_dur, rule_disch,
-    key_signature, signature_offsets, signature_words, signature_masks, variant_rules, unkeyed_rules,
-    out_rule, out_cc, out_mdc, out_known,
+    key_signature, signature_offsets, signature_words, signature_masks, variant_rules, age_breaks, age_rules,
+    duration_breaks, duration_rules, unkeyed_rules, out_rule, out_cc, out_mdc, out_known,
 ):  # fmt: skip
     pdgprop = np.zeros(key_pdgprop.shape[1], np.uint64)
     state = np.zeros(state_words, np.uint64)  # DGPROP, PROCPR, procedures' PROCPR, candidate rules
@@ -183,11 +194,14 @@ def _group_range(
         if secondary_or1:
             _or_sparse(state, secondary_or1_offsets, secondary_or1_words, secondary_or1_masks, 0)
         variant = ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + min(cc, 2)
+        age_band = _band(age_breaks, age[i], missing)
+        duration_band = _band(duration_breaks, duration[i], missing)
         matched = _NONE
         for e in range(signature_offsets[signature], signature_offsets[signature + 1]):
             w = signature_words[e]
             keyed = state[state_rules_word + w]
             candidates = signature_masks[e] & variant_rules[variant, w] & (unkeyed_rules[w] | keyed)
+            candidates &= age_rules[age_band, w] & duration_rules[duration_band, w]
             while candidates != np.uint64(0):
                 low = candidates & (~candidates + np.uint64(1))
                 candidates ^= low

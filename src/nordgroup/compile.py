@@ -30,7 +30,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "9"
+_CACHE_VERSION = "10"
 
 
 @frozen(eq=False)
@@ -94,6 +94,10 @@ class CompiledTables:
     key_signature: np.ndarray  # int32 [keys, sex 0..2]
     signature_rules: SparseRows  # per signature: the rules whose principal columns can hold
     variant_rules: np.ndarray  # uint64 [VARIANTS, rule words]: or_proc and compl can hold
+    age_breaks: np.ndarray  # int32: ages (days) where some rule's age limit changes truth
+    age_rules: np.ndarray  # uint64 [age bands + 1, rule words]: agelim holds; the last band is "unknown"
+    duration_breaks: np.ndarray
+    duration_rules: np.ndarray
     unkeyed_rules: np.ndarray  # uint64 [rule words]: rules that need no code property
 
     def kernel_arrays(self) -> tuple[np.ndarray, ...]:
@@ -112,7 +116,8 @@ KERNEL_ARRAYS = (
     "category_level", "category_inactive", "category_activators", "rule_icd", "rule_mdc", "rule_dgcat",
     "rule_pdgprop", "rule_compl", "rule_or", "rule_procpro", "rule_secpro_kind", "rule_secpro", "rule_dgprop",
     "rule_dgprop_negated", "rule_age_op", "rule_age", "rule_sex", "rule_dur_op", "rule_dur", "rule_disch",
-    "key_signature", "signature_rules", "variant_rules", "unkeyed_rules",
+    "key_signature", "signature_rules", "variant_rules", "age_breaks", "age_rules", "duration_breaks",
+    "duration_rules", "unkeyed_rules",
 )  # fmt: skip
 #: Signature 0 is "no usable principal diagnosis"; signature 1 holds every rule (the fallback for
 #: combinations no single table row has, such as asterisk/dagger pairs read as one diagnosis).
@@ -334,6 +339,8 @@ def _compile(tables: DrgTables) -> CompiledTables:
     rule_words = len(unkeyed_rules)
     ages = [limit(rule.agelim) for rule in rules]
     durations = [limit(rule.dur) for rule in rules]
+    age_breaks, age_rules = _limit_bands(ages)
+    duration_breaks, duration_rules = _limit_bands(durations)
     return CompiledTables(
         source_hash=tables.release.source_hash,
         diagnosis_index=diagnosis_index,
@@ -382,6 +389,10 @@ def _compile(tables: DrgTables) -> CompiledTables:
         key_signature=key_signature,
         signature_rules=signature_rules,
         variant_rules=variant_rules,
+        age_breaks=age_breaks,
+        age_rules=age_rules,
+        duration_breaks=duration_breaks,
+        duration_rules=duration_rules,
         unkeyed_rules=unkeyed_rules,
     )
 
@@ -452,6 +463,25 @@ def _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, c
         else:
             unkeyed[row] = True
     return _pack(unkeyed), np.array([_pack(atom_rules) for atom_rules in keyed])
+
+
+def _limit_bands(limits: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the values at every point where some rule's limit changes truth; per band, the rules whose
+    limit holds, and a last band for an unknown value, which meets no limit.
+
+    A value's band is the number of breaks at or below it (`np.searchsorted(breaks, value, "right")`).
+    """
+    op = np.array([o for o, _ in limits], np.int8)
+    days = np.array([d for _, d in limits], np.int64)
+    # `< d` holds below d, `> d` from d + 1 on
+    breaks = np.unique(np.concatenate([days[op == LIMIT_OPS["<"]], days[op == LIMIT_OPS[">"]] + 1]))
+    representatives = np.concatenate([[breaks[0] - 1] if len(breaks) else [0], breaks])
+    bands = [
+        _pack((op == 0) | ((op == LIMIT_OPS["<"]) & (value < days)) | ((op == LIMIT_OPS[">"]) & (value > days)))
+        for value in representatives
+    ]
+    bands.append(_pack(op == 0))
+    return breaks.astype(np.int32), np.array(bands)
 
 
 def _signatures(
