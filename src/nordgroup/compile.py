@@ -4,6 +4,11 @@ Text never reaches the kernel: every property value gets an integer id (MDC, DGC
 bitset (PDGPROP, DGPROP/SDGPRO, PROCPR, complication categories), every code a row in a property
 array, and every rule a row of small integers. Values a rule names but no code carries compile
 to "never holds" (`NEVER`), so the kernel needs no special case for them.
+
+Sets of rules are bitsets over the rule rows (bit `r & 63` of word `r >> 6`). They let the kernel
+skip, without reading them, the rules an episode cannot meet: see `_signatures`, `_keys` and
+`_limit_bands`. Per-code sets are stored sparse (`SparseRows`), since most codes carry one or
+two values.
 """
 
 from __future__ import annotations
@@ -397,12 +402,13 @@ def _compile(tables: DrgTables) -> CompiledTables:
     )
 
 
-#: The kernel narrows the rules to read in three steps, each an AND of bitsets over the rule rows:
-#: the principal diagnosis' *signature* (known, MDC, DGCAT, PDGPROP: the principal-only columns),
-#: the episode's *variant* (which OR values its codes carry × its CC level: the or_proc and compl
-#: columns), and *key atoms*. Every rule that needs some code property (a positive dgprop, procpro
-#: or secpro value, or `secpro +`) is keyed by the one its tables make rarest; it stays a candidate
-#: only when the episode carries that atom. Only the survivors are checked column by column.
+#: The kernel narrows the rules to read with an AND of bitsets over the rule rows: the principal
+#: diagnosis' *signature* (known, MDC, DGCAT, PDGPROP: the principal-only columns), the episode's
+#: *variant* (which OR values its codes carry × its CC level: the or_proc and compl columns), its
+#: age and duration *bands*, and *key atoms*: every rule that needs some code property (a positive
+#: dgprop, procpro or secpro value, or `secpro +`) is keyed by the one the fewest codes carry, and
+#: stays a candidate only when a code of the episode carries it. Only the survivors are checked
+#: column by column.
 OR_CLASSES, CC_LEVELS = 4, 3
 VARIANTS = OR_CLASSES * CC_LEVELS
 
