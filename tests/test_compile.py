@@ -1,0 +1,37 @@
+"""The compiled rule bitsets narrow the search without hiding a rule that holds."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nordgroup import _kernel
+from nordgroup.compile import LIMIT_OPS, _limit_bands
+from nordgroup.encode import MISSING
+
+limits = st.lists(
+    st.one_of(st.just((0, 0)), st.tuples(st.sampled_from(sorted(LIMIT_OPS.values())), st.integers(0, 50_000))),
+    min_size=1,
+    max_size=40,
+)
+
+
+def _holds(op: int, days: int, value: int) -> bool:
+    if op == 0:
+        return True
+    if value == MISSING:
+        return False
+    return value < days if op == LIMIT_OPS["<"] else value > days
+
+
+@settings(deadline=None)  # the first example compiles `_band`
+@given(limits, st.lists(st.one_of(st.integers(-5, 60_000), st.just(MISSING)), min_size=1, max_size=20))
+def test_a_values_band_holds_exactly_the_rules_whose_limit_it_meets(limit_list, values):
+    breaks, band_rules = _limit_bands(limit_list)
+    for value in values:
+        band = _kernel._band(breaks, np.int32(value), MISSING)
+        words = band_rules[band]
+        for rule, (op, days) in enumerate(limit_list):
+            in_band = bool((int(words[rule >> 6]) >> (rule & 63)) & 1)
+            assert in_band == _holds(op, days, value), (rule, op, days, value)
