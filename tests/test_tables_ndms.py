@@ -169,6 +169,20 @@ def test_blank_rows_are_skipped(demo, tmp_path):
     assert load_tables(folder).rules == demo.rules
 
 
+def test_rule_findings_name_the_file_row(tmp_path):
+    """Findings on rules point at the row of drg_logic.csv, not at the rule's place in `ord` order."""
+    folder = _demo_copy(tmp_path)
+    header, *records = _read_csv(folder / "drg_logic.csv")
+    _write_csv(folder / "drg_logic.csv", [header, *reversed(records)])  # file order is not rule order
+    last_row = len(records) + 1  # the first rule by `ord`, now at the bottom of the file
+    _edit_cell(folder / "drg_logic.csv", last_row, "dgprop1", "NOSUCHPROP")
+    _edit_cell(folder / "drg_logic.csv", 2, "drg_nat", "999")  # the last rule by `ord`, now first in the file
+    findings = {finding.kind: finding for finding in load_tables(folder).findings}
+    assert findings["property-never-carried"].row == last_row
+    assert "NOSUCHPROP" in findings["property-never-carried"].message
+    assert findings["drg-without-name"].row == 2
+
+
 def test_rtc_file_is_optional(tmp_path):
     folder = _demo_copy(tmp_path)
     (folder / "rtc.csv").unlink()

@@ -143,7 +143,9 @@ class TableBuilder:
         self._return_codes[clean_value(code)] = str(text or "").strip()
 
     def build(self, release: ReleaseInfo) -> DrgTables:
-        rules = tuple(self._make_rule(position, raw) for position, (_, raw) in enumerate(sorted(self._rules)))
+        ordered = [raw for _, raw in sorted(self._rules, key=lambda item: item[0])]
+        rules = tuple(self._make_rule(position, raw) for position, raw in enumerate(ordered))
+        self._rule_rows = [raw["row"] for raw in ordered]  # findings name the row of the file
         diagnoses = {key: _freeze_diagnosis(raw) for key, raw in self._diagnoses.items()}
         procedures = {code: _freeze_procedure(raw) for code, raw in self._procedures.items()}
         categories = {
@@ -221,20 +223,20 @@ class TableBuilder:
             # Sex recoding turns 98.. into 12../13.., so a rule may name a value no code carries as such.
             carried[name] |= {_sex_variant(value, prefix) for value in carried[name] for prefix in ("12", "13")}
         seen_ids: set[str] = set()
-        for rule in tables.rules:
+        for rule, row in zip(tables.rules, self._rule_rows, strict=True):
             if rule.id in seen_ids:
-                self.finding("drg_logic", "duplicate-rule-id", f"rule id {rule.id} appears twice", rule.position)
+                self.finding("drg_logic", "duplicate-rule-id", f"rule id {rule.id} appears twice", row)
             seen_ids.add(rule.id)
             if rule.drg not in tables.drgs:
                 self.finding(
-                    "drg_logic", "drg-without-name", f"rule {rule.id} leads to DRG {rule.drg}, not in the DRG list"
+                    "drg_logic", "drg-without-name", f"rule {rule.id} leads to DRG {rule.drg}, not in the DRG list", row
                 )
             wanted = [("mdc", rule.mdc), ("dgcat", rule.dgcat), ("pdgprop", rule.pdgprop), ("procpro", rule.procpro)]
             wanted += [("procpro", rule.secpro.lstrip("-+"))] + [("dgprop", value.lstrip("-")) for value in rule.dgprop]
             for name, value in wanted:
                 if value and value not in carried[name]:
                     self.finding(
-                        "drg_logic", "property-never-carried", f"rule {rule.id}: no code carries {name} {value}"
+                        "drg_logic", "property-never-carried", f"rule {rule.id}: no code carries {name} {value}", row
                     )
         for key, props in tables.diagnoses.items():
             for category in props.compl:
