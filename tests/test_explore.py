@@ -1,4 +1,4 @@
-"""`drgs_for_code` is sound and its examples reach every DRG; code_info, drg_contents and diff_tables."""
+"""`drgs_for_code` is exact (witnesses reach every DRG, proofs hold); code_info, drg_contents and diff_tables."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nordgroup.episodes import episodes_from_records
-from nordgroup.explore import code_info, code_satisfies, diff_tables, drg_contents, drgs_for_code
-from nordgroup.reference import Episode, group_episode
+from nordgroup.explore import Unreachable, code_info, code_satisfies, diff_tables, drg_contents, drgs_for_code
+from nordgroup.reference import Episode, diagnosis_properties, group_episode, recode_sex
 from tests.conftest import DEMO_TABLES
 
 YEAR = 2017
@@ -55,7 +55,7 @@ def test_examples_reach_every_drg(tables_2017, nor_grouper, code, role):
 @pytest.mark.parametrize(("code", "role"), CASES)
 def test_no_drg_outside_the_answer(tables_2017, code, role):
     answer = drgs_for_code(tables_2017, code, role)
-    allowed = set(answer.drgs) | {r.drg for r in tables_2017.rules if r.id in answer.unconfirmed}
+    allowed = set(answer.drgs)
     diagnoses = sorted(c for c, dagger in tables_2017.diagnoses if not dagger)
     procedures = sorted(tables_2017.procedures)
 
@@ -85,6 +85,246 @@ def test_no_drg_outside_the_answer(tables_2017, code, role):
             assert result.drg in allowed, (episode, result.rule)
 
     check()
+
+
+# codes whose answers had many unconfirmed rules before the search became a decision procedure
+DECIDED = [
+    ("I210", "principal"),
+    ("S7200", "principal"),
+    ("Z380", "principal"),
+    ("J189", "principal"),
+    ("E119", "secondary"),
+    ("I210", "secondary"),
+    ("JAH00", "procedure"),
+    ("FNG02", "procedure"),
+]
+
+
+@pytest.fixture(scope="module")
+def answers(tables_2017):
+    return {(code, role): drgs_for_code(tables_2017, code, role) for code, role in DECIDED}
+
+
+def _involves(tables, rule, code: str, role: str) -> bool:
+    """Whether the code could meet one of the rule's conditions in its role (code_satisfies, from the tables)."""
+    if role == "principal":
+        return True
+    if role == "secondary":
+        props = tables.diagnoses[(code, "")]
+        needed = int(rule.compl) if rule.compl else 3
+        return bool(set(rule.dgprop) & (props.dgprop | props.sdgprop)) or any(
+            (2 if category[2] == "G" else 1) >= needed for category in props.compl
+        )
+    props = tables.procedures[code]
+    return (
+        (rule.or_proc == "S" and props.or_value == 1)
+        or (rule.or_proc == "P" and props.or_value in (1, 2))
+        or rule.procpro in props.procpr
+        or rule.secpro in props.procpr
+        or (rule.secpro == "+" and props.or_value == 1)
+        or bool(set(rule.dgprop) & props.dgprop)
+    )
+
+
+@pytest.mark.parametrize(("code", "role"), DECIDED)
+def test_every_rule_is_decided(tables_2017, answers, code, role):
+    answer = answers[code, role]
+    by_id = {rule.id: rule for rule in tables_2017.rules}
+    assert answer.unconfirmed == ()
+    assert set(answer.rules.values()) == set(answer.witnesses)
+    assert not set(answer.witnesses) & set(answer.unreachable)
+    for rule_id, episode in answer.witnesses.items():
+        result = group_episode(tables_2017, episode)
+        assert result.rule is by_id[rule_id], (rule_id, episode)
+        assert code_satisfies(result.rule, episode, code, role, tables_2017)
+    for rule in tables_2017.rules:
+        involved = _involves(tables_2017, rule, code, role)
+        decided = rule.id in answer.witnesses or rule.id in answer.unreachable
+        # a rule after its DRG's witnessed rule cannot change the answer and is not searched
+        after_reached = rule.drg in answer.rules and by_id[answer.rules[rule.drg]].position < rule.position
+        assert decided == (involved and not after_reached), rule.id
+    assert set(answer.drgs) == {by_id[rule_id].drg for rule_id in answer.witnesses}
+
+
+@pytest.mark.parametrize(("code", "role"), DECIDED)
+def test_unreachable_proofs_hold(tables_2017, answers, code, role):
+    """Each proof checked without the solver: columns against the code, shadowing rules by implication,
+    and the proofs that need the tables' contents by a search for a counterexample."""
+    answer = answers[code, role]
+    by_id = {rule.id: rule for rule in tables_2017.rules}
+    harder = []
+    for proof in answer.unreachable.values():
+        rule = by_id[proof.rule]
+        assert proof.reason
+        if proof.shadowed_by:
+            shadows = [by_id[rule_id] for rule_id in proof.shadowed_by]
+            assert all(shadow.position < rule.position for shadow in shadows), proof
+            if len(shadows) == 1:
+                assert _implies(tables_2017, code, role, rule, shadows[0]), proof
+                continue
+        else:
+            labels = {f"{column} {value}" for column, value in rule.conditions().items()}
+            assert proof.conditions and all(c in labels or c.startswith(code) for c in proof.conditions), proof
+            if role == "principal" and len(proof.conditions) == 1:
+                label = proof.conditions[0]
+                assert _principal_column_never_holds(tables_2017, code, rule, label) or _nothing_carries(
+                    tables_2017, label
+                ), proof
+                continue
+        harder.append(rule)
+    for rule in harder:
+        _no_counterexample(tables_2017, rule, code, role)
+
+
+def test_proof_checks_can_fail(tables_2017, answers):
+    """The independent checks reject wrong proofs: an extra condition, an unrelated rule, a column that holds."""
+    import attrs
+
+    answer = answers["I210", "principal"]
+    proof = next(p for p in answer.unreachable.values() if len(p.shadowed_by) == 1)
+    by_id = {rule.id: rule for rule in tables_2017.rules}
+    rule, shadow = by_id[proof.rule], by_id[proof.shadowed_by[0]]
+    assert _implies(tables_2017, "I210", "principal", rule, shadow)
+    stricter = attrs.evolve(shadow, dgprop=(*shadow.dgprop, "99X99"), agelim=None)
+    assert not _implies(tables_2017, "I210", "principal", rule, stricter)
+    unrelated = next(r for r in tables_2017.rules if r.mdc == "01" and r.position < rule.position)
+    assert not _implies(tables_2017, "I210", "principal", rule, unrelated)
+    mdc05 = next(r for r in tables_2017.rules if r.mdc == "05")
+    assert not _principal_column_never_holds(tables_2017, "I210", mdc05, "mdc 05")
+    assert not _nothing_carries(tables_2017, "procpro 05S19")
+    assert isinstance(proof, Unreachable)
+
+
+_SEX_OF = {"M": (1,), "F": (2,), "-": (None,)}
+
+
+def _principal_column_never_holds(tables, code, rule, label) -> bool:
+    column, value = label.split(" ", 1)
+    props = diagnosis_properties(tables, (code, ""))
+    for sex in _SEX_OF.get(rule.sex, (1, 2, None)):
+        if column == "icd":
+            holds = (props is not None) == (value == "+")
+        elif column in ("mdc", "dgcat"):
+            holds = props is not None and recode_sex(getattr(props, column), sex) == value
+        elif column == "pdgprop":
+            holds = props is not None and value in props.pdgprop
+        else:
+            return False
+        if holds:
+            return False
+    return True
+
+
+def _nothing_carries(tables, label) -> bool:
+    """A positive procpro/secpro/dgprop value no code of the tables has."""
+    column, value = label.split(" ", 1)
+    if (column not in ("procpro", "secpro") and not column.startswith("dgprop")) or value[0] in "+-":
+        return False
+    codes = [*tables.procedures.values(), *tables.diagnoses.values()]
+    if column.startswith("dgprop"):
+        return not any(value in props.dgprop or value in getattr(props, "sdgprop", ()) for props in codes)
+    return not any(value in props.procpr for props in codes)
+
+
+def _implies(tables, code, role, rule, shadow) -> bool:
+    """Every episode holding `code` in `role` that meets `rule` meets each condition of `shadow`."""
+    own = rule.conditions()
+    if role == "procedure":
+        props = tables.procedures[code]
+        carried, procpr, or_value = props.dgprop, props.procpr, props.or_value
+    else:
+        props = diagnosis_properties(tables, (code, ""))
+        carried, procpr, or_value = props.dgprop, frozenset(), 0
+    for column, value in shadow.conditions().items():
+        if own.get(column) == value:
+            continue
+        if column.startswith("dgprop"):
+            ok = value in rule.dgprop or (not value.startswith("-") and value in carried)
+        elif column in ("icd", "mdc", "dgcat", "pdgprop"):
+            ok = role == "principal" and _principal_column_holds_always(tables, code, rule, column, value)
+        elif column == "compl":
+            ok = bool(rule.compl) and int(rule.compl) >= int(value)
+        elif column == "or_proc":
+            ok = {
+                "S": rule.or_proc == "S" or or_value == 1 or _every_carrier(tables, rule, lambda p: p.or_value == 1),
+                "P": rule.or_proc in ("S", "P")
+                or or_value in (1, 2)
+                or _every_carrier(tables, rule, lambda p: p.or_value in (1, 2)),
+                "N": rule.or_proc in ("N", "Z"),
+                "Z": rule.or_proc == "Z",
+            }[value]
+        elif column in ("procpro", "secpro"):
+            ok = value[0] not in "+-" and (
+                value in procpr
+                or (column == "procpro" and rule.secpro == value)
+                or _every_carrier(tables, rule, lambda p, v=value: v in p.procpr)
+            )
+        elif column in ("agelim", "dur"):
+            mine, theirs = getattr(rule, column), getattr(shadow, column)
+            ok = mine is not None and mine.op == theirs.op
+            ok = ok and (mine.days <= theirs.days if mine.op == "<" else mine.days >= theirs.days)
+        elif column == "disch":
+            ok = value == "N" and rule.disch == "R"
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def _every_carrier(tables, rule, check) -> bool:
+    """The tables themselves make `check` hold: every procedure giving the rule's procpro/secpro passes it."""
+    for value in (rule.procpro, rule.secpro):
+        if value and value[0] not in "+-" and not any(value in props.procpr for props in tables.diagnoses.values()):
+            carriers = [props for props in tables.procedures.values() if value in props.procpr]
+            if carriers and all(check(props) for props in carriers):
+                return True
+    return False
+
+
+def _principal_column_holds_always(tables, code, rule, column, value) -> bool:
+    if column == "icd":
+        return value == "+" and diagnosis_properties(tables, (code, "")) is not None
+    return not _principal_column_never_holds(tables, code, rule, f"{column} {value}") and all(
+        _principal_column_never_holds(tables, code, _only_sex(rule, sex), f"{column} {value}") is False
+        for sex in _SEX_OF.get(rule.sex, ("M", "F", "-"))
+    )
+
+
+def _only_sex(rule, sex):
+    import attrs
+
+    letter = {1: "M", 2: "F", None: "-"}.get(sex, sex)
+    return attrs.evolve(rule, sex=letter)
+
+
+def _no_counterexample(tables, rule, code, role, tries: int = 40) -> None:
+    """A focused search: episodes holding the code and codes carrying the rule's wanted values."""
+    import random
+
+    generator = random.Random(rule.position)
+    diagnoses = sorted(c for c, dagger in tables.diagnoses if not dagger)
+    procedures = sorted(tables.procedures)
+    wanted = [v for v in rule.dgprop if not v.startswith("-")]
+    carrying_dx = [c for c in diagnoses if set(wanted) & (tables.diagnoses[(c, "")].dgprop)]
+    values = {rule.procpro, rule.secpro, *wanted} - {"", "+", "-"}
+    carrying_px = [
+        c for c in procedures if values & (tables.procedures[c].procpr | tables.procedures[c].dgprop)
+    ] or procedures
+    for _ in range(tries):
+        dx = [(generator.choice(diagnoses), ""), (generator.choice(carrying_dx or diagnoses), "")]
+        px = [generator.choice(carrying_px) for _ in range(generator.randint(0, 3))]
+        if role == "principal":
+            dx[0] = (code, "")
+        elif role == "secondary":
+            dx.insert(generator.randint(1, len(dx)), (code, ""))
+        else:
+            px.insert(generator.randint(0, len(px)), code)
+        age = rule.agelim.days + (-1 if rule.agelim.op == "<" else 1) if rule.agelim else 14600
+        duration = rule.dur.days + (-1 if rule.dur.op == "<" else 1) if rule.dur else 3
+        episode = Episode(tuple(dx), tuple(px), generator.choice([1, 2]), age, duration, rule.disch or "N")
+        result = group_episode(tables, episode)
+        assert result.rule is not rule or not code_satisfies(rule, episode, code, role, tables), episode
 
 
 def test_drgs_for_code_is_fast(tables_2017):

@@ -1,9 +1,12 @@
 """Exploring a table release: what a code is, which DRGs it can lead to, what a DRG holds, what changed.
 
-`drgs_for_code` is exact in this sense: every DRG it returns comes with a witness episode that the
-reference grouper puts there (so it is reachable), and every rule it leaves out is either
-impossible for the code (a column can never hold) or had no witness; the latter are listed as
-`unconfirmed` instead of being guessed either way. What "leading to" means per role:
+`drgs_for_code` is exact: it decides, rule by rule in first-match order, whether some episode holding
+the code in its role is grouped by that rule. A reachable rule comes with a witness episode that
+the reference grouper puts on it; an unreachable one with a proof (`Unreachable`): conditions that
+cannot hold together with the code, or the earlier rules that take every episode meeting it. The
+decision is a SAT search over every episode the rules can tell apart (see "deciding
+reachability" below); the episodes are those whose codes are in the tables, with any number of
+secondary diagnoses and procedures, dagger/asterisk pairs included. What "leading to" means per role:
 
 - `principal`: the DRGs of episodes whose principal diagnosis is the code.
 - `secondary`: the DRGs whose matching rule has a condition the code itself satisfies as a
@@ -12,9 +15,6 @@ impossible for the code (a column can never hold) or had no witness; the latter 
   answer would be "every DRG": a secondary diagnosis rides along anywhere.
 - `procedure`: the same for a procedure: `or_proc` S/P met by its OR value, `procpro`/`secpro` by its
   PROCPR, `secpro +` by its OR=1 as a non-first procedure, `dgprop` by its DGPROP.
-
-Negative conditions (`dgprop -X`, `secpro -X`/`-`, `or_proc N`/`Z`) are honoured when building
-witnesses: a code carrying X can never reach a rule that forbids X.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+import numpy as np
 import pyarrow as pa
 from attrs import frozen
+from pysat.solvers import Solver
 
 from nordgroup.episodes import clean_written_code, split_written_diagnosis
 from nordgroup.reference import (
@@ -129,11 +132,6 @@ def _diagnosis_property_rows(props: DiagnosisProperties) -> Iterable[tuple[str, 
 class _Index:
     diagnosis_rows_of: Mapping[str, tuple[DiagnosisKey, ...]]
     excluding_categories: Mapping[str, frozenset[str]]
-    singles_by: Mapping[tuple[str, str], tuple[str, ...]]  # ("mdc"|"dgcat"|"pdgprop", value) -> codes
-    plain_singles: tuple[str, ...]  # diagnoses with no property at all beyond MDC/DGCAT
-    diagnoses_by_dgprop: Mapping[str, tuple[str, ...]]
-    diagnoses_by_sdgprop: Mapping[str, tuple[str, ...]]
-    diagnoses_by_compl: Mapping[str, tuple[str, ...]]
     procedures_by_procpr: Mapping[str, tuple[str, ...]]
     procedures_by_dgprop: Mapping[str, tuple[str, ...]]
     procedures_by_or: Mapping[int, tuple[str, ...]]
@@ -149,10 +147,6 @@ def _index(tables: DrgTables) -> _Index:
     return found
 
 
-def _weight(props: DiagnosisProperties) -> int:
-    return len(props.pdgprop) + len(props.dgprop) + len(props.sdgprop) + len(props.compl) + props.or_value
-
-
 def _build_index(tables: DrgTables) -> _Index:
     rows_of: dict[str, list[DiagnosisKey]] = defaultdict(list)
     for key in tables.diagnoses:
@@ -163,56 +157,22 @@ def _build_index(tables: DrgTables) -> _Index:
     for category, keys in tables.exclusions.items():
         for code, _ in keys:
             excluding[code].add(category)
-    # Codes with the fewest properties first: witnesses built from them trip the fewest other rules.
-    singles = sorted(
-        (key[0] for key in tables.diagnoses if key[1] == NO_DAGGER),
-        key=lambda code: (_weight(tables.diagnoses[(code, NO_DAGGER)]), code),
-    )
-    by: dict[tuple[str, str], list[str]] = defaultdict(list)
-    by_dgprop: dict[str, list[str]] = defaultdict(list)
-    by_sdgprop: dict[str, list[str]] = defaultdict(list)
-    by_compl: dict[str, list[str]] = defaultdict(list)
-    for code in singles:
-        props = tables.diagnoses[(code, NO_DAGGER)]
-        by["mdc", props.mdc].append(code)
-        by["dgcat", props.dgcat].append(code)
-        for value in props.pdgprop:
-            by["pdgprop", value].append(code)
-        for value in props.dgprop:
-            by_dgprop[value].append(code)
-        for value in props.sdgprop:
-            by_sdgprop[value].append(code)
-        for value in props.compl:
-            by_compl[value].append(code)
-    procedures = sorted(
-        tables.procedures,
-        key=lambda c: (
-            len(tables.procedures[c].procpr) + len(tables.procedures[c].dgprop) + tables.procedures[c].cc,
-            c,
-        ),
-    )
     by_procpr: dict[str, list[str]] = defaultdict(list)
-    proc_dgprop: dict[str, list[str]] = defaultdict(list)
+    by_dgprop: dict[str, list[str]] = defaultdict(list)
     by_or: dict[int, list[str]] = defaultdict(list)
-    for code in procedures:
+    for code in sorted(tables.procedures):
         props = tables.procedures[code]
         by_or[props.or_value].append(code)
         for value in props.procpr:
             by_procpr[value].append(code)
         for value in props.dgprop:
-            proc_dgprop[value].append(code)
-    plain = tuple(c for c in singles if _weight(tables.diagnoses[(c, NO_DAGGER)]) == 0)
+            by_dgprop[value].append(code)
     freeze = lambda d: {k: tuple(v) for k, v in d.items()}  # noqa: E731
     return _Index(
         diagnosis_rows_of=freeze(rows_of),
         excluding_categories={k: frozenset(v) for k, v in excluding.items()},
-        singles_by=freeze(by),
-        plain_singles=plain,
-        diagnoses_by_dgprop=freeze(by_dgprop),
-        diagnoses_by_sdgprop=freeze(by_sdgprop),
-        diagnoses_by_compl=freeze(by_compl),
         procedures_by_procpr=freeze(by_procpr),
-        procedures_by_dgprop=freeze(proc_dgprop),
+        procedures_by_dgprop=freeze(by_dgprop),
         procedures_by_or=freeze(by_or),
     )
 
@@ -222,15 +182,34 @@ def _build_index(tables: DrgTables) -> _Index:
 
 
 @frozen
+class Unreachable:
+    """Why no episode holding the code in its role is grouped by a rule: a proof, not a guess.
+
+    Either `conditions` cannot hold together with the code in its role (a principal column the
+    code does not have, a negative condition the code itself breaks, conditions no episode meets at
+    once), or every episode with the code that meets the rule meets one of `shadowed_by` first.
+    """
+
+    rule: str
+    reason: str
+    conditions: tuple[str, ...] = ()  # e.g. "mdc 01", "dgprop2 -05X01"
+    shadowed_by: tuple[str, ...] = ()  # earlier rule ids
+
+
+@frozen
 class CodeDrgs:
-    """The DRGs a code can lead to in one role, each with a witness episode and the rules used."""
+    """The DRGs a code can lead to in one role: every rule decided, reachable ones with a witness."""
 
     code: str
     role: str
     drgs: tuple[str, ...]
     examples: Mapping[str, Episode]  # drg -> an episode the reference grouper puts there
-    rules: Mapping[str, str]  # drg -> the id of the rule the example matched
-    unconfirmed: tuple[str, ...]  # rule ids possible for the code but without a witness
+    rules: Mapping[str, str]  # drg -> the id of the rule the example matched (its first reachable rule)
+    witnesses: Mapping[str, Episode]  # every reachable rule id -> an episode the reference grouper puts on it
+    unreachable: Mapping[str, Unreachable]  # every other rule the code could take part in -> the proof
+    # Rules the decision procedure found reachable whose constructed witness the reference grouper
+    # put elsewhere: only a bug in this module can fill it, and the tests require it empty.
+    unconfirmed: tuple[str, ...] = ()
 
     def to_arrow(self) -> pa.Table:
         return pa.table(
@@ -244,32 +223,38 @@ class CodeDrgs:
     def __str__(self) -> str:
         lines = [f"{self.code} as {self.role}: {len(self.drgs)} DRGs"]
         lines.extend(f"  {d:<6} rule {self.rules[d]:<12} e.g. {_episode_text(self.examples[d])}" for d in self.drgs)
+        shadowed = [proof for proof in self.unreachable.values() if proof.shadowed_by]
+        lines.append(
+            f"  {len(self.witnesses)} rules reachable, {len(self.unreachable)} unreachable "
+            f"({len(shadowed)} shadowed by earlier rules, the rest need conditions the code rules out)"
+        )
+        lines.extend(f"  {proof.rule:<12} {proof.reason}" for proof in shadowed)
         if self.unconfirmed:
-            lines.append(f"  unconfirmed rules (possible, no witness found): {', '.join(self.unconfirmed)}")
+            lines.append(
+                f"  unconfirmed rules (witness rejected by the reference grouper): {', '.join(self.unconfirmed)}"
+            )
         return "\n".join(lines)
 
 
-def drgs_for_code(tables: DrgTables, code: str, role: str = "principal") -> CodeDrgs:
-    """The DRGs `code` can lead to as principal diagnosis, secondary diagnosis or procedure."""
+def drgs_for_code(tables: DrgTables, code: str, role: str = "principal", *, every_rule: bool = False) -> CodeDrgs:
+    """The DRGs `code` can lead to as principal diagnosis, secondary diagnosis or procedure.
+
+    Every rule the code can take part in is decided in table order: witnessed, or proved
+    unreachable. Once a DRG is reached its later rules cannot change the answer and are skipped,
+    unless `every_rule` asks for a witness or proof of each (slower: one search per rule).
+    """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     written = split_written_diagnosis(code)[:2] if role != "procedure" else (clean_written_code(code).cleaned, "")
-    label = f"{written[0]} {written[1]}".strip()
+    witnesses, unreachable, unconfirmed = _Search(tables, written, role).run(every_rule)
     examples: dict[str, Episode] = {}
     rules: dict[str, str] = {}
-    unconfirmed: list[str] = []
     for rule in tables.rules:
-        if rule.drg in examples or not _could_involve(tables, rule, written, role):
-            continue
-        witness = _find_witness(tables, rule, written, role)
-        if witness is not None:
-            examples[rule.drg] = witness
+        if rule.id in witnesses and rule.drg not in examples:
+            examples[rule.drg] = witnesses[rule.id]
             rules[rule.drg] = rule.id
-        elif _possible(tables, rule, written, role):
-            unconfirmed.append(rule.id)
-    unconfirmed = [r for r in unconfirmed if _rule_by_id(tables, r).drg not in examples]
     drgs = tuple(sorted(examples, key=_drg_sort_key))
-    return CodeDrgs(label, role, drgs, examples, rules, tuple(unconfirmed))
+    return CodeDrgs(_code_text(written), role, drgs, examples, rules, witnesses, unreachable, tuple(unconfirmed))
 
 
 def code_satisfies(rule: Rule, episode: Episode, code: str, role: str, tables: DrgTables) -> bool:
@@ -308,39 +293,6 @@ def code_satisfies(rule: Rule, episode: Episode, code: str, role: str, tables: D
     )
 
 
-def _could_involve(tables: DrgTables, rule: Rule, written: tuple[str, str], role: str) -> bool:
-    """A quick necessary condition, so that witnesses are only sought where they can exist."""
-    if role == "principal":
-        props = diagnosis_properties(tables, written)
-        return any(_principal_columns_hold(rule, props, sex) for sex in _SEXES)
-    if role == "secondary":
-        props = diagnosis_properties(tables, written)
-        if props is None:
-            return False
-        carried = props.dgprop | props.sdgprop
-        return any(v in carried for v in rule.dgprop) or (bool(rule.compl) and bool(props.compl))
-    props = tables.procedures.get(written[0])
-    if props is None:
-        return False
-    probe = Episode(diagnoses=(("", ""),), procedures=("", written[0]))
-    return code_satisfies(rule, probe, written[0], "procedure", tables)
-
-
-def _possible(tables: DrgTables, rule: Rule, written: tuple[str, str], role: str) -> bool:
-    """False when the code itself breaks a negative condition of the rule: no witness can exist."""
-    if role == "procedure":
-        props = tables.procedures.get(written[0])
-        forbidden_dgprop = props.dgprop if props else frozenset()
-        or_value = props.or_value if props else 0
-    else:
-        dprops = diagnosis_properties(tables, written)
-        forbidden_dgprop = dprops.dgprop if dprops else frozenset()
-        or_value = dprops.or_value if dprops else 0
-    if any(v.startswith("-") and v[1:] in forbidden_dgprop for v in rule.dgprop):
-        return False
-    return not ((rule.or_proc in ("N", "Z") and or_value == 1) or (rule.or_proc == "Z" and or_value == 2))
-
-
 def _principal_columns_hold(rule: Rule, props: DiagnosisProperties | None, sex: int | None) -> bool:
     if rule.icd == "+" and props is None:
         return False
@@ -358,164 +310,773 @@ def _principal_columns_hold(rule: Rule, props: DiagnosisProperties | None, sex: 
     )
 
 
-def _find_witness(tables: DrgTables, rule: Rule, written: tuple[str, str], role: str) -> Episode | None:
-    """An episode holding the code in `role` that first-matches `rule`, or None after a few tries."""
-    for attempt in range(6):
-        for sex in _SEXES:
-            episode = _build_episode(tables, rule, written, role, sex, attempt)
-            if episode is None:
-                continue
-            features = derive_features(tables, episode)
-            if _first_match(tables, features, episode, rule.position) is rule and (
-                role == "principal" or code_satisfies(rule, episode, _code_text(written), role, tables)
-            ):
-                return episode
-    return None
+# --------------------------------------------------------------------------------------------
+# deciding reachability: every episode the rules can tell apart, as one SAT formula
+#
+# An episode is abstracted into what the rules read (reference.derive_features): the principal
+# diagnosis (MDC/DGCAT/PDGPROP, its DGPROP, the complication categories it excludes), the first
+# secondary diagnosis (it alone adds SDGPRO), the later secondary diagnoses, the first procedure
+# and the later ones (only they give `secpro +`), sex, discharge, and age and duration as the
+# intervals between the rules' limits. Codes with the same contribution to those features form
+# one class, one variable: "some code of this class is in that place". A rule is reachable for the
+# code exactly when the formula with the code placed in its role, every earlier rule failing and
+# this rule's conditions holding is satisfiable; each model becomes a concrete episode that the
+# reference grouper must group on the rule, and each refutation is explained from the solver's core.
+
+TRUE = 1  # variable 1 of every formula is fixed true: conditions that always or never hold
 
 
-def _first_match(tables: DrgTables, features: Features, episode: Episode, last: int) -> Rule | None:
-    for rule in tables.rules[: last + 1]:
-        if first_failed_condition(rule, features, episode) is None:
-            return rule
-    return None
+class _Cnf:
+    """A growing CNF formula and the definitions the episode encoding is built from."""
+
+    def __init__(self, top: int = 0) -> None:
+        self.clauses: list[list[int]] = [] if top else [[TRUE]]
+        self.top = top or TRUE
+        # variables whose true value means "fewer codes": `both` defines a conjunction through the
+        # negated disjunction, so the solver should try that disjunction true first
+        self.rather_true: list[int] = []
+        self.at_most_ones: list[list[int]] = []
+
+    def new(self) -> int:
+        self.top += 1
+        return self.top
+
+    def either(self, literals: Iterable[int]) -> int:
+        """A literal equivalent to the disjunction of `literals`."""
+        found = {lit for lit in literals if lit != -TRUE}
+        if TRUE in found:
+            return TRUE
+        if len(found) <= 1:
+            return found.pop() if found else -TRUE
+        var = self.new()
+        self.clauses.append([-var, *sorted(found)])
+        self.clauses.extend([var, -lit] for lit in found)
+        return var
+
+    def both(self, literals: Iterable[int]) -> int:
+        negated = self.either(-lit for lit in literals)
+        if abs(negated) != TRUE:
+            self.rather_true.append(negated)
+        return -negated
+
+    def at_most_one(self, literals: list[int]) -> None:
+        self.at_most_ones.append(list(literals))  # a native cardinality constraint: no helper variables
+
+    def exactly_one(self, literals: list[int]) -> None:
+        self.at_most_one(literals)
+        self.clauses.append(list(literals))
 
 
-def _build_episode(
-    tables: DrgTables, rule: Rule, written: tuple[str, str], role: str, sex: int | None, attempt: int
-) -> Episode | None:
-    index = _index(tables)
-    forbidden = {v[1:] for v in rule.dgprop if v.startswith("-")}
-    forbid_or = {1} if rule.or_proc == "N" else {1, 2} if rule.or_proc == "Z" else set()
-    forbid_procpr = {rule.secpro[1:]} if rule.secpro.startswith("-") and len(rule.secpro) > 1 else set()
+# What a code contributes where it stands, as tokens: ("dgprop", "05X01"), ("category", "05G01"), ...
+Token = tuple[Any, ...]
+# Where an item stands, for decoding a model into an episode
+_HEAD, _PAIR_HEAD, _COMPANION, _FIRST, _FIRST_PAIR, _SECOND_HALF, _LATER = range(7)
+_FIRST_PROCEDURE, _LATER_PROCEDURE = 7, 8
 
-    def clean_diagnosis(code: str) -> bool:
-        props = tables.diagnoses[(code, NO_DAGGER)]
-        return not (props.dgprop | props.sdgprop) & forbidden and props.or_value not in forbid_or
 
-    def clean_procedure(code: str) -> bool:
-        props = tables.procedures[code]
-        return not props.dgprop & forbidden and props.or_value not in forbid_or and not props.procpr & forbid_procpr
+@frozen(eq=False)
+class _Space:
+    """The code-independent part of the formula for one table release."""
 
-    def pick(pool: Iterable[str], ok, skip: int = 0) -> str | None:
-        found = [c for c in _head(pool, 200) if ok(c)]
-        return found[(attempt + skip) % len(found)] if found else None
+    clauses: tuple[list[int], ...]
+    at_most_ones: tuple[list[int], ...]
+    top: int
+    conditions: tuple[tuple[tuple[str, int], ...], ...]  # per rule: (label, literal) per filled column
+    no_principal: int
+    any_companion: int
+    any_second_half: int
+    heads: Mapping[DiagnosisKey, int]  # diagnosis key (single or listed pair) -> its principal class
+    companions: Mapping[str, int]
+    firsts: Mapping[DiagnosisKey, int]  # as first secondary diagnosis
+    second_halves: Mapping[str, int]  # the other code of a pair written as first secondary diagnosis
+    laters: Mapping[DiagnosisKey, tuple[int, ...]]  # the item classes whose union is the code's contribution
+    first_procedures: Mapping[str, int]
+    later_procedures: Mapping[str, tuple[int, ...]]
+    any_first: int
+    any_first_procedure: int
+    category_counts: Mapping[str, int]  # a category present would count (not excluded, activated)
+    # item variable -> (place, member codes, what each member contributes there)
+    items: Mapping[int, tuple[int, tuple[Any, ...], frozenset[Token]]]
+    item_vars: np.ndarray
+    phases: list[int]  # the value the solver tries first for each variable: the fewest codes
+    # the rules that can match an episode of each (sex-recoded) principal MDC, in order: a rule
+    # with another MDC fails on its `mdc` column, so the reference first match skips it anyway
+    rules_by_mdc: Mapping[str, tuple[Rule, ...]]
+    sexes: tuple[tuple[int, int | None], ...]
+    discharges: tuple[tuple[int, str], ...]
+    ages: tuple[tuple[int, int | None], ...]
+    durations: tuple[tuple[int, int | None], ...]
 
-    if role == "principal":
-        principal = written
-        if not _principal_columns_hold(rule, diagnosis_properties(tables, principal), sex):
-            return None
-    else:
-        code = _principal_for(tables, rule, sex, attempt)
-        if code is None:
-            return None
-        principal = (code, "")
-    diagnoses: list[tuple[str, str]] = [principal]
-    procedures: list[str] = []
-    if role == "secondary":
-        # the first secondary diagnosis carries SDGPRO: try both places
-        diagnoses.append(written)
-        if attempt % 2:
-            filler = pick(index.plain_singles, clean_diagnosis)
-            if filler:
-                diagnoses.insert(1, (filler, ""))
-    elif role == "procedure":
-        procedures.append(written[0])
-        if rule.secpro == "+" or attempt % 2:
-            lead = pick(index.procedures_by_or.get(0, ()), clean_procedure)
-            if lead:
-                procedures.insert(0, lead)
 
-    def have() -> Features:
-        return derive_features(tables, Episode(tuple(diagnoses), tuple(procedures), sex, _ADULT_AGE_DAYS, 3, "N"))
+_SPACES: weakref.WeakKeyDictionary[DrgTables, _Space] = weakref.WeakKeyDictionary()
 
-    features = have()
-    if rule.compl and features.cc_level < int(rule.compl):
-        kinds = ("G",) if rule.compl == "2" else ("C", "G")
-        for category in sorted(tables.complication_categories):
-            if category[2:3] in kinds and not _excluded(tables, principal, category):
-                code = pick(index.diagnoses_by_compl.get(category, ()), clean_diagnosis)
-                if code:
-                    diagnoses.append((code, ""))
-                    break
-    if rule.or_proc in ("S", "P") and not features.or_values & ({1} if rule.or_proc == "S" else {1, 2}):
-        code = pick(index.procedures_by_or.get(1, ()), clean_procedure)
-        if code:
-            procedures.append(code)
-    if rule.procpro and rule.procpro not in features.procpr:
-        code = pick(index.procedures_by_procpr.get(rule.procpro, ()), clean_procedure)
-        if code:
-            procedures.append(code)
-    if rule.secpro == "+" and not have().secondary_or1:
-        code = pick(index.procedures_by_or.get(1, ()), clean_procedure)
-        if code:
-            procedures.extend([pick(index.procedures_by_or.get(0, ()), clean_procedure) or code, code])
-    elif rule.secpro and rule.secpro[0] != "-" and rule.secpro not in features.procedure_procpr:
-        code = pick(index.procedures_by_procpr.get(rule.secpro, ()), clean_procedure)
-        if code:
-            procedures.append(code)
-    for value in rule.dgprop:
-        if value.startswith("-") or value in have().dgprop:
-            continue
-        if attempt % 3 == 2 or not index.diagnoses_by_dgprop.get(value):
-            code = pick(index.procedures_by_dgprop.get(value, ()), clean_procedure)
-            if code:
-                procedures.append(code)
-                continue
-        code = pick(index.diagnoses_by_dgprop.get(value, ()), clean_diagnosis)
-        if code:
-            diagnoses.append((code, ""))
-        elif pick(index.diagnoses_by_sdgprop.get(value, ()), clean_diagnosis):
-            diagnoses.insert(1, (pick(index.diagnoses_by_sdgprop[value], clean_diagnosis), ""))
-    return Episode(
-        diagnoses=tuple(diagnoses),
-        procedures=tuple(procedures),
-        sex=sex,
-        age_days=_satisfying(rule.agelim, _ADULT_AGE_DAYS, attempt),
-        duration_days=_satisfying(rule.dur, (3, 0, 1, 10, 2, 30)[attempt % 6], attempt),
-        discharge=rule.disch if rule.disch in ("E", "R") else ("N", "R", None)[attempt % 3],
+
+def _space(tables: DrgTables) -> _Space:
+    found = _SPACES.get(tables)
+    if found is None:
+        found = _SPACES[tables] = _build_space(tables)
+    return found
+
+
+def _build_space(tables: DrgTables) -> _Space:
+    cnf = _Cnf()
+    rules = tables.rules
+    # only the values some rule reads (or that activate a complication category) tell codes apart
+    dgprop_read = {value.lstrip("-") for rule in rules for value in rule.dgprop}
+    dgprop_read |= {
+        value for category in tables.complication_categories.values() for value in category.activating_dgprop
+    }
+    procpr_read = {rule.procpro for rule in rules} | {rule.secpro.lstrip("-") for rule in rules}
+    pdgprop_read = {rule.pdgprop for rule in rules}
+    excluded_from: dict[DiagnosisKey, set[str]] = defaultdict(set)
+    for category, keys in tables.exclusions.items():
+        for key in keys:
+            excluded_from[key].add(category)
+
+    def shared(props) -> set[Token]:  # what a code gives wherever it stands
+        tokens = {("dgprop", v) for v in props.dgprop & dgprop_read} | {
+            ("procpr", v) for v in props.procpr & procpr_read
+        }
+        return tokens | ({("or", props.or_value)} if props.or_value else set())
+
+    def as_principal(props, key_excluded: set[str]) -> set[Token]:
+        tokens = shared(props) | {("pdgprop", v) for v in props.pdgprop & pdgprop_read}
+        return tokens | {("excluded", c) for c in key_excluded}
+
+    def as_secondary(props, first: bool) -> set[Token]:
+        tokens = shared(props) | {("category", c) for c in props.compl}
+        return tokens | ({("dgprop", v) for v in props.sdgprop & dgprop_read} if first else set())
+
+    def as_procedure(props, later: bool) -> set[Token]:
+        tokens = {("dgprop", v) for v in props.dgprop & dgprop_read}
+        tokens |= {("procpr", v) for v in props.procpr & procpr_read} | {
+            ("procedure_procpr", v) for v in props.procpr & procpr_read
+        }
+        tokens |= {("or", props.or_value)} if props.or_value else set()
+        tokens |= {("procedure_cc", props.cc)} if props.cc else set()
+        return tokens | ({("secondary_or1",)} if later and props.or_value == 1 else set())
+
+    singles = sorted(code for code, dagger in tables.diagnoses if dagger == NO_DAGGER)
+    pairs = sorted(key for key in tables.diagnoses if key[1] != NO_DAGGER)
+    pair_props = {key: diagnosis_properties(tables, (key[1], key[0])) for key in pairs}
+    pair_excluded = {
+        key: excluded_from[key] | excluded_from[(key[0], NO_DAGGER)] | excluded_from[(key[1], NO_DAGGER)]
+        for key in pairs
+    }
+    sources: dict[Token, list[int]] = defaultdict(list)
+    items: dict[int, tuple[int, tuple[Any, ...], frozenset[Token]]] = {}
+
+    def classes(place: int, members: Iterable[tuple[Any, frozenset[Token]]]) -> dict[Any, int]:
+        """One variable per distinct contribution; returns member -> its variable."""
+        by_tokens: dict[frozenset[Token], list[Any]] = defaultdict(list)
+        for member, tokens in members:
+            by_tokens[tokens].append(member)
+        var_of = {}
+        for tokens, codes in by_tokens.items():
+            var = cnf.new()
+            items[var] = (place, tuple(codes), tokens)
+            for token in tokens:
+                sources[token].append(var)
+            var_of.update(dict.fromkeys(codes, var))
+        return var_of
+
+    def head_tokens(props, excluded: set[str]) -> frozenset[Token]:
+        return frozenset(as_principal(props, excluded) | {("mdc", props.mdc), ("dgcat", props.dgcat)})
+
+    diagnoses = tables.diagnoses
+    heads = classes(
+        _HEAD,
+        (((c, NO_DAGGER), head_tokens(diagnoses[(c, NO_DAGGER)], excluded_from[(c, NO_DAGGER)])) for c in singles),
+    )
+    pair_heads = classes(_PAIR_HEAD, ((key, head_tokens(pair_props[key], pair_excluded[key])) for key in pairs))
+    companions = classes(
+        _COMPANION,
+        ((c, frozenset(as_principal(diagnoses[(c, NO_DAGGER)], excluded_from[(c, NO_DAGGER)]))) for c in singles),
+    )
+    firsts = classes(
+        _FIRST, (((c, NO_DAGGER), frozenset(as_secondary(diagnoses[(c, NO_DAGGER)], True))) for c in singles)
+    )
+    first_pairs = classes(_FIRST_PAIR, ((key, frozenset(as_secondary(pair_props[key], True))) for key in pairs))
+    second_halves = classes(
+        _SECOND_HALF, ((c, frozenset(as_secondary(diagnoses[(c, NO_DAGGER)], True))) for c in singles)
+    )
+    later_tokens = {(c, NO_DAGGER): frozenset(as_secondary(diagnoses[(c, NO_DAGGER)], False)) for c in singles}
+    later_tokens |= {key: frozenset(as_secondary(pair_props[key], False)) for key in pairs}
+    laters = _union_classes(later_tokens, _LATER, cnf, sources, items)
+    procedures = sorted(tables.procedures)
+    first_procedures = classes(
+        _FIRST_PROCEDURE, ((c, frozenset(as_procedure(tables.procedures[c], False))) for c in procedures)
+    )
+    later_procedures = _union_classes(
+        {c: frozenset(as_procedure(tables.procedures[c], True)) for c in procedures},
+        _LATER_PROCEDURE,
+        cnf,
+        sources,
+        items,
+    )
+
+    # places: one principal (none, a code, a listed pair, or a code with a companion code written as
+    # a pair), at most one first secondary diagnosis (a code, a listed pair, or two codes as a pair),
+    # later diagnoses only after a first one, later procedures only after a first one
+    no_principal = cnf.new()
+    single_heads = sorted(set(heads.values()))
+    cnf.exactly_one([no_principal, *single_heads, *sorted(set(pair_heads.values()))])
+    companion_vars = sorted(set(companions.values()))
+    cnf.at_most_one(companion_vars)
+    any_companion = cnf.either(companion_vars)
+    cnf.clauses.append([-any_companion, *single_heads])
+    first_vars = sorted(set(firsts.values()) | set(first_pairs.values()))
+    cnf.at_most_one(first_vars)
+    any_first = cnf.either(first_vars)
+    half_vars = sorted(set(second_halves.values()))
+    cnf.at_most_one(half_vars)
+    any_second_half = cnf.either(half_vars)
+    cnf.clauses.append([-any_second_half, *sorted(set(firsts.values()))])
+    for var in {v for vs in laters.values() for v in vs}:
+        cnf.clauses.append([-var, any_first])
+    first_procedure_vars = sorted(set(first_procedures.values()))
+    cnf.at_most_one(first_procedure_vars)
+    any_first_procedure = cnf.either(first_procedure_vars)
+    for var in {v for vs in later_procedures.values() for v in vs}:
+        cnf.clauses.append([-var, any_first_procedure])
+
+    features: dict[Token, int] = {}
+
+    def feature(*token: Any) -> int:
+        if token not in features:
+            features[token] = cnf.either(sources.get(token, ()))
+        return features[token]
+
+    sexes = tuple((cnf.new(), sex) for sex in _SEXES)
+    cnf.exactly_one([var for var, _ in sexes])
+    discharges = tuple((cnf.new(), value) for value in ("N", "E", "R"))
+    cnf.exactly_one([var for var, _ in discharges])
+    ages = _intervals(cnf, [rule.agelim for rule in rules if rule.agelim], _ADULT_AGE_DAYS)
+    durations = _intervals(cnf, [rule.dur for rule in rules if rule.dur], 3)
+    sex_var = {sex: var for var, sex in sexes}
+
+    def recoded(column: str, value: str) -> int:
+        """The principal's MDC or DGCAT is `value` after sex recoding (98.. -> 12.. male, 13.. female)."""
+        if value[:2] in ("12", "13"):
+            recoded_from = cnf.both([feature(column, "98" + value[2:]), sex_var[1 if value[:2] == "12" else 2]])
+            return cnf.either([feature(column, value), recoded_from])
+        if value[:2] == "98":
+            return cnf.both([feature(column, value), sex_var[None]])
+        return feature(column, value)
+
+    category_counts = {}
+    counting = []
+    for category in sorted({c for token in sources if token[0] == "category" for c in token[1:]}):
+        info = tables.complication_categories.get(category)
+        active = TRUE
+        if category[2:3] == "I":
+            active = cnf.either(feature("dgprop", v) for v in (info.activating_dgprop if info else ()))
+        category_counts[category] = cnf.both([-feature("excluded", category), active])
+        counting.append((category, cnf.both([feature("category", category), category_counts[category]])))
+    cc_at_least = {
+        level: cnf.either(
+            [feature("procedure_cc", cc) for cc in {t[1] for t in sources if t[0] == "procedure_cc"} if cc >= level]
+            + [counts for category, counts in counting if (2 if category[2:3] == "G" else 1) >= level]
+        )
+        for level in (1, 2)
+    }
+    or_1, or_1_or_2 = feature("or", 1), cnf.either([feature("or", 1), feature("or", 2)])
+
+    def literal(rule: Rule, column: str, value: str) -> int:
+        if column == "icd":
+            return {"+": -no_principal, "-": no_principal}.get(value, -TRUE)
+        if column in ("mdc", "dgcat"):
+            return recoded(column, value)
+        if column == "pdgprop":
+            return feature("pdgprop", value)
+        if column == "compl":
+            level = int(value)
+            return TRUE if level <= 0 else cc_at_least.get(level, -TRUE)
+        if column == "or_proc":
+            return {"S": or_1, "P": or_1_or_2, "N": -or_1, "Z": -or_1_or_2}.get(value, -TRUE)
+        if column == "procpro":
+            return feature("procpr", value)
+        if column == "secpro":
+            if value in ("+", "-"):
+                return feature("secondary_or1") * (1 if value == "+" else -1)
+            return -feature("procedure_procpr", value[1:]) if value[0] == "-" else feature("procedure_procpr", value)
+        if column.startswith("dgprop"):
+            return -feature("dgprop", value[1:]) if value[0] == "-" else feature("dgprop", value)
+        if column in ("agelim", "dur"):
+            limit = rule.agelim if column == "agelim" else rule.dur
+            return cnf.either(
+                var for var, at in (ages if column == "agelim" else durations) if at is not None and limit.holds(at)
+            )
+        if column == "sex":
+            return {"M": sex_var[1], "F": sex_var[2], "-": sex_var[None]}.get(value, -TRUE)
+        died = discharges[1][0]
+        return {"E": died, "N": -died, "R": discharges[2][0]}.get(value, -TRUE)
+
+    conditions = tuple(
+        tuple((f"{column} {value}", literal(rule, column, value)) for column, value in rule.conditions().items())
+        for rule in rules
+    )
+    item_vars = np.array(sorted(items), dtype=np.int64)
+    phases = {var: -var for var in range(TRUE + 1, cnf.top + 1)}
+    phases.update({abs(lit): lit for lit in cnf.rather_true})
+    # witnesses read like ordinary stays: a man of 40, three days, discharged alive, unless a rule asks otherwise
+    usual = [sexes[0][0], discharges[0][0]]
+    usual += [var for var, value in ages if value == _ADULT_AGE_DAYS] + [var for var, value in durations if value == 3]
+    phases.update({var: var for var in usual})
+    return _Space(
+        clauses=tuple(cnf.clauses),
+        at_most_ones=tuple(cnf.at_most_ones),
+        top=cnf.top,
+        conditions=conditions,
+        no_principal=no_principal,
+        any_companion=any_companion,
+        any_second_half=any_second_half,
+        heads={**heads, **pair_heads},
+        companions=companions,
+        firsts={**firsts, **first_pairs},
+        second_halves=second_halves,
+        laters=laters,
+        first_procedures=first_procedures,
+        later_procedures=later_procedures,
+        any_first=any_first,
+        any_first_procedure=any_first_procedure,
+        category_counts=category_counts,
+        items=items,
+        item_vars=item_vars,
+        phases=list(phases.values()),
+        rules_by_mdc={
+            mdc: tuple(rule for rule in rules if rule.mdc in ("", mdc))
+            for mdc in {""} | {token[1] for token in sources if token[0] == "mdc"} | {rule.mdc for rule in rules}
+        },
+        sexes=sexes,
+        discharges=discharges,
+        ages=ages,
+        durations=durations,
     )
 
 
-def _principal_for(tables: DrgTables, rule: Rule, sex: int | None, attempt: int) -> str | None:
-    """A principal diagnosis that satisfies the rule's principal columns for `sex`."""
-    index = _index(tables)
-    if rule.icd == "-":
-        return None
-    pools = []
-    for column in ("mdc", "dgcat", "pdgprop"):
-        value = getattr(rule, column)
-        if value:
-            raw = "98" + value[2:] if column != "pdgprop" and value[:2] in ("12", "13") else value
-            pools.append(index.singles_by.get((column, value), ()) + index.singles_by.get((column, raw), ()))
-    pool = min(pools, key=len) if pools else index.plain_singles
-    fits = [c for c in _head(pool, 300) if _principal_columns_hold(rule, tables.diagnoses[(c, NO_DAGGER)], sex)]
-    return fits[attempt % len(fits)] if fits else None
+def _union_classes(
+    tokens_of: Mapping[Any, frozenset[Token]],
+    place: int,
+    cnf: _Cnf,
+    sources: dict[Token, list[int]],
+    items: dict[int, tuple[int, tuple[Any, ...], frozenset[Token]]],
+) -> dict[Any, tuple[int, ...]]:
+    """Item classes for places that take any number of codes, where contributions simply add up.
+
+    A contribution that is the union of smaller ones adds nothing an episode could not get from
+    those, so only the irreducible contributions become variables; each code maps to the classes
+    whose union is its contribution (none for a code that contributes nothing).
+    """
+    members: dict[frozenset[Token], list[Any]] = defaultdict(list)
+    for code, tokens in tokens_of.items():
+        if tokens:
+            members[tokens].append(code)
+    holding: dict[Token, list[frozenset[Token]]] = defaultdict(list)
+    for tokens in members:
+        for token in tokens:
+            holding[token].append(tokens)
+    parts: dict[frozenset[Token], list[frozenset[Token]]] = {}
+    for tokens in members:
+        smaller = {other for token in tokens for other in holding[token] if other < tokens}
+        covered = frozenset().union(*smaller) if smaller else frozenset()
+        parts[tokens] = [tokens] if covered != tokens else [o for o in smaller if not any(o < s for s in smaller)]
+    var_of: dict[frozenset[Token], int] = {}
+    for tokens in members:
+        if parts[tokens] == [tokens]:
+            var_of[tokens] = var = cnf.new()
+            items[var] = (place, tuple(members[tokens]), tokens)
+            for token in tokens:
+                sources[token].append(var)
+
+    def irreducible(tokens: frozenset[Token]) -> tuple[int, ...]:
+        if tokens in var_of:
+            return (var_of[tokens],)
+        return tuple(sorted({v for part in parts[tokens] for v in irreducible(part)}))
+
+    return {code: irreducible(tokens) for code, tokens in tokens_of.items() if tokens} | {
+        code: () for code, tokens in tokens_of.items() if not tokens
+    }
 
 
-def _satisfying(limit, default: int, attempt: int) -> int:
-    if limit is None:
-        return default
-    if limit.op == "<":
-        return max(0, limit.days - 1 - (attempt // 2) * 3)
-    return limit.days + 1 + (attempt // 2) * 3
+def _intervals(cnf: _Cnf, limits: list, usual: int) -> tuple[tuple[int, int | None], ...]:
+    """Exactly one of: the stretches of whole numbers no limit tells apart, or unknown (None).
+
+    Each stretch is represented by the value nearest `usual` in it: what a witness episode gets.
+    """
+    cuts = sorted({limit.days if limit.op == "<" else limit.days + 1 for limit in limits})
+    bounds = list(zip([None, *cuts], [*(c - 1 for c in cuts), None], strict=True))
+    values = []
+    for low, high in bounds:
+        value = usual
+        if low is not None:
+            value = max(value, low)
+        if high is not None:
+            value = min(value, high)
+        values.append(value)
+    found = tuple((cnf.new(), value) for value in [*values, None])
+    cnf.exactly_one([var for var, _ in found])
+    return found
 
 
-def _excluded(tables: DrgTables, principal: tuple[str, str], category: str) -> bool:
-    excluded = tables.exclusions.get(category, frozenset())
-    return (principal[0], NO_DAGGER) in excluded or (principal[1], principal[0]) in excluded
+# MiniCard: MiniSat with native at-most-one constraints (no helper variables for "one principal
+# diagnosis"), assumption cores, propagation and settable phases
+_SOLVER = "minicard"
 
 
-def _head(pool: Iterable[str], n: int) -> list[str]:
-    out = []
-    for code in pool:
-        out.append(code)
-        if len(out) == n:
+class _Search:
+    """One question: the code placed in its role, then every rule decided in first-match order."""
+
+    def __init__(self, tables: DrgTables, written: tuple[str, str], role: str) -> None:
+        self.tables, self.written, self.role = tables, written, role
+        self.text = _code_text(written)
+        self.space = _space(tables)
+        self.cnf = _Cnf(self.space.top)
+        self.first = self.later = -TRUE  # the code stands first / later among diagnoses or procedures
+        self.placed = self._place()
+
+    def _parts(self) -> tuple[DiagnosisKey, DiagnosisKey | None]:
+        """The written diagnosis as the model sees it: one key (a code or listed pair), or two codes."""
+        dagger, asterisk = self.written
+        if not asterisk:
+            return (dagger, NO_DAGGER), None
+        if (asterisk, dagger) in self.tables.diagnoses:
+            return (asterisk, dagger), None
+        known = [(code, NO_DAGGER) for code in (asterisk, dagger) if (code, NO_DAGGER) in self.tables.diagnoses]
+        return known[0], (known[1] if len(known) > 1 else None)
+
+    def _place(self) -> bool:
+        """Clauses putting the code in its role; False when the code is unknown, so no rule involves it."""
+        space, clauses, written = self.space, self.cnf.clauses, self.written
+        if self.role == "principal":
+            if diagnosis_properties(self.tables, written) is None:
+                clauses.append([space.no_principal])  # an unknown principal diagnosis counts as none
+                return True
+            head, companion = self._parts()
+            clauses.append([space.heads[head]])
+            clauses.append([space.companions[companion[0]]] if companion else [-space.any_companion])
+            return True
+        if self.role == "secondary" and diagnosis_properties(self.tables, written) is None:
+            return False
+        if self.role == "procedure" and written[0] not in self.tables.procedures:
+            return False
+        self.first, self.later = self.cnf.new(), self.cnf.new()
+        clauses.append([self.first, self.later])
+        if self.role == "secondary":
+            head, companion = self._parts()
+            clauses.append([-self.first, space.firsts[head]])
+            clauses.append([-self.first, space.second_halves[companion[0]] if companion else -space.any_second_half])
+            clauses.append([-self.later, space.any_first])  # a later diagnosis needs a first one
+            for key in (head, companion) if companion else (head,):
+                clauses.extend([-self.later, var] for var in space.laters[key])
+        else:
+            clauses.append([-self.first, space.first_procedures[written[0]]])
+            clauses.append([-self.later, space.any_first_procedure])
+            clauses.extend([-self.later, var] for var in space.later_procedures[written[0]])
+        return True
+
+    def _satisfied(self, rule: Rule) -> int:
+        """A literal for "the code itself meets one of the rule's conditions" (code_satisfies)."""
+        if self.role == "principal":
+            return TRUE
+        if self.role == "procedure":
+            props = self.tables.procedures[self.written[0]]
+            probe = Episode(diagnoses=(("", ""),), procedures=(self.written[0],))
+            if code_satisfies(rule, probe, self.text, self.role, self.tables):
+                return TRUE
+            return self.later if rule.secpro == "+" and props.or_value == 1 else -TRUE
+        props = diagnosis_properties(self.tables, self.written)
+        if any(value in props.dgprop for value in rule.dgprop):
+            return TRUE
+        options = [self.first] if any(value in props.sdgprop for value in rule.dgprop) else []
+        if rule.compl:
+            needed = int(rule.compl)
+            for category in sorted(props.compl):
+                if (2 if category[2:3] == "G" else 1) >= needed:
+                    options.append(self.space.category_counts[category])
+        return self._define(self.cnf.either(options))
+
+    def _define(self, literal: int) -> int:
+        """Hand the clauses defining new variables to both solvers."""
+        for clause in self.cnf.clauses:
+            self.solver.add_clause(clause)
+            self.prover.add_clause(clause)
+        self.cnf.clauses.clear()
+        return literal
+
+    def run(self, every_rule: bool) -> tuple[dict[str, Episode], dict[str, Unreachable], list[str]]:
+        witnesses: dict[str, Episode] = {}
+        unreachable: dict[str, Unreachable] = {}
+        unconfirmed: list[str] = []
+        if not self.placed:
+            return witnesses, unreachable, unconfirmed
+        space = self.space
+        # `solver` keeps every earlier rule failing for good; `prover` keeps each behind a guard
+        # literal, so that a refutation can name the earlier rules it needs
+        self.solver, self.prover = (Solver(name=_SOLVER, bootstrap_with=space.clauses) for _ in range(2))
+        for solver in (self.solver, self.prover):
+            for literals in space.at_most_ones:
+                solver.add_atmost(literals, 1)
+        # small witnesses: the solver tries "no code of this class" first
+        self.solver.set_phases(space.phases)
+        # what placing the code alone decides (a principal's MDC, ...): refuted without a search;
+        # asked before the placement joins the formula, as propagation reports only what follows
+        # from assumptions
+        units = [clause[0] for clause in self.cnf.clauses if len(clause) == 1]
+        settled = {TRUE, *units, *self.prover.propagate(assumptions=units)[1]}
+        self._define(TRUE)
+        reached: set[str] = set()
+        guards: list[tuple[int, Rule]] = []
+        try:
+            for rule, conditions in zip(self.tables.rules, space.conditions, strict=True):
+                satisfied = self._satisfied(rule)
+                broken = next((label for label, lit in conditions if -lit in settled), None)
+                if satisfied == -TRUE or (rule.drg in reached and not every_rule):
+                    pass  # not the code's rule, or its DRG is already reached: cannot change the answer
+                elif broken is not None:
+                    reason = f"{broken}: never with {self.text} as {self.role}"
+                    unreachable[rule.id] = Unreachable(rule.id, reason, conditions=(broken,))
+                else:
+                    needed = [lit for _, lit in conditions if lit != TRUE] + ([satisfied] if satisfied != TRUE else [])
+                    if self.solver.solve(assumptions=needed):
+                        episode = self._witness(self.solver.get_model(), rule)
+                        if episode is None:
+                            unconfirmed.append(rule.id)
+                        else:
+                            witnesses[rule.id] = episode
+                            reached.add(rule.drg)
+                    else:
+                        proof = self._prove(rule, conditions, satisfied, guards)
+                        if proof is None:
+                            unconfirmed.append(rule.id)
+                        else:
+                            unreachable[rule.id] = proof
+                if -TRUE in [lit for _, lit in conditions]:
+                    continue  # a condition nothing meets: the rule never matches, nothing to exclude
+                fails = [-lit for _, lit in conditions if lit != TRUE]
+                guard = self.cnf.new()
+                self._define(guard)
+                self.solver.add_clause(fails or [-TRUE])
+                self.prover.add_clause([-guard, *fails])
+                guards.append((guard, rule))
+        finally:
+            self.solver.delete()
+            self.prover.delete()
+        return witnesses, unreachable, unconfirmed
+
+    # ---- refutations
+
+    def _prove(
+        self, rule: Rule, conditions: tuple[tuple[str, int], ...], satisfied: int, guards: list[tuple[int, Rule]]
+    ) -> Unreachable | None:
+        """Why `solver` found no episode: the rule's own conditions, or the earlier rules it needs.
+
+        None when `prover`, holding the same formula, disagrees: a bug, reported as unconfirmed.
+        """
+        named = [(label, lit) for label, lit in conditions if lit != TRUE]
+        if satisfied != TRUE:
+            named.append((f"{self.text} meeting one of them", satisfied))
+        own = [lit for _, lit in named]
+        used: list[int] = []
+        if self.prover.propagate(assumptions=own)[0]:
+            if self.prover.solve(assumptions=own + [guard for guard, _ in guards]):
+                return None
+            used = self._core([guard for guard, _ in guards])
+        if not used:
+            if self.prover.solve(assumptions=own):
+                return None
+            core = self._minimal([], self._core(own))
+            labels = tuple(label for label, lit in named if lit in core)
+            shown = ", ".join(label for label in labels if not label.startswith(self.text)) or "its conditions"
+            return Unreachable(rule.id, f"{shown}: never with {self.text} as {self.role}", conditions=labels)
+        # one earlier rule whose conditions the rule's own imply is found by propagation alone
+        single = next((g for g in reversed(used) if not self.prover.propagate(assumptions=[*own, g])[0]), None)
+        needed = set([single] if single else self._minimal(own, used))
+        shadowing = [earlier for guard, earlier in guards if guard in needed]
+        names = ", ".join(f"{r.id} (DRG {r.drg})" for r in shadowing)
+        reason = f"shadowed by rule {names}" if len(shadowing) == 1 else f"shadowed by rules {names} together"
+        return Unreachable(rule.id, reason, shadowed_by=tuple(r.id for r in shadowing))
+
+    def _core(self, among: list[int]) -> list[int]:
+        core = set(self.prover.get_core() or ())
+        return [lit for lit in among if lit in core]
+
+    def _minimal(self, fixed: list[int], candidates: list[int]) -> list[int]:
+        """Drop literals from an unsatisfiable set of assumptions while it stays unsatisfiable."""
+        needed = list(candidates)
+        for lit in list(candidates):
+            if len(needed) > 1 and lit in needed:
+                trial = [other for other in needed if other != lit]
+                if not self.prover.solve(assumptions=fixed + trial):
+                    needed = [other for other in trial if other in set(self.prover.get_core() or trial)]
+        return needed
+
+    # ---- witnesses
+
+    def _witness(self, model: list[int], rule: Rule) -> Episode | None:
+        """The model as a concrete episode with few codes, checked with the reference grouper.
+
+        The model's later codes are optional: start from those that give the rule's own positive
+        conditions, and add one only when an earlier rule takes the episode and that code makes it
+        fail (every feature grows with codes, so one code always can). When that does not settle it,
+        take every code of the model and drop what the reference grouper does not need.
+        """
+        skeleton, optional = self._episode(model)
+        wanted = set(_positive_tokens(rule))
+        kept = []
+        for item in optional:
+            if item[2] & wanted or (rule.compl and any(t[0] in ("category", "procedure_cc") for t in item[2])):
+                kept.append(item)
+                wanted -= item[2]
+        for _ in range(len(optional) + 1):
+            episode = _with_codes(skeleton, kept)
+            features = derive_features(self.tables, episode)
+            match = _first_match(self.tables, features, episode, rule.position)
+            if match is rule and code_satisfies(rule, episode, self.text, self.role, self.tables):
+                return episode
+            if match is None or match is rule:
+                break
+            extra = next(
+                (item for item in optional if item not in kept and self._fails(match, skeleton, [*kept, item])), None
+            )
+            if extra is None:
+                break
+            kept.append(extra)
+        episode = _with_codes(skeleton, optional)
+        if not self._groups_on(episode, rule):
+            return None
+        for item in optional:
+            shorter = _with_codes(skeleton, [other for other in optional if other is not item])
+            if self._groups_on(shorter, rule):
+                optional = [other for other in optional if other is not item]
+                episode = shorter
+        return episode
+
+    def _fails(self, rule: Rule, skeleton: Episode, codes: list) -> bool:
+        episode = _with_codes(skeleton, codes)
+        return first_failed_condition(rule, derive_features(self.tables, episode), episode) is not None
+
+    def _groups_on(self, episode: Episode, rule: Rule) -> bool:
+        features = derive_features(self.tables, episode)
+        return _first_match(self.tables, features, episode, rule.position) is rule and code_satisfies(
+            rule, episode, self.text, self.role, self.tables
+        )
+
+    def _episode(self, model: list[int]) -> tuple[Episode, list[tuple[str, Any, frozenset[Token]]]]:
+        """The model's codes: an episode of those in fixed places, and the later ones, each optional."""
+        space, diagnoses, role = self.space, self.tables.diagnoses, self.role
+        values = np.asarray(model, dtype=np.int64)
+        chosen = [int(var) for var in space.item_vars[values[space.item_vars - 1] > 0]]
+        placed: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        for var in chosen:
+            placed[space.items[var][0]].append(space.items[var][1])
+
+        def holds(var: int) -> bool:
+            return var == TRUE or (var > 0 and values[var - 1] > 0)
+
+        def pair(heads: tuple[DiagnosisKey, ...], others: list[tuple[Any, ...]]) -> tuple[str, str]:
+            """A code written with a second one (dagger first), avoiding listed pairs' own properties."""
+            if not others:
+                return heads[0][0], ""
+            found = next(((o, h[0]) for h in heads for o in others[0] if (h[0], o) not in diagnoses), None)
+            return found or (others[0][0], heads[0][0])
+
+        if role == "principal":
+            principal = self.written
+        elif holds(space.no_principal):
+            principal = ("", "")
+        elif placed[_PAIR_HEAD]:
+            principal = _written_key(placed[_PAIR_HEAD][0][0])
+        else:
+            principal = pair(placed[_HEAD][0], placed[_COMPANION])
+        dx = [principal]
+        if role == "secondary" and holds(self.first):
+            dx.append(self.written)
+        elif placed[_FIRST_PAIR]:
+            dx.append(_written_key(placed[_FIRST_PAIR][0][0]))
+        elif placed[_FIRST]:
+            dx.append(pair(placed[_FIRST][0], placed[_SECOND_HALF]))
+        px = []
+        if role == "procedure" and holds(self.first):
+            px.append(self.written[0])
+        elif placed[_FIRST_PROCEDURE]:
+            px.append(placed[_FIRST_PROCEDURE][0][0])
+        own: set[int] = set()
+        if role == "secondary" and holds(self.later):
+            own = set(space.laters[self._parts()[0]])
+        elif role == "procedure" and holds(self.later):
+            own = set(space.later_procedures[self.written[0]])
+        # The model's later codes add up to a set of contributions; a few of them add up to the same
+        # set, so give the same features: keep only those.
+        later = [var for var in chosen if space.items[var][0] in (_LATER, _LATER_PROCEDURE) and var not in own]
+        covered = frozenset().union(*(space.items[var][2] for var in chosen if var not in later))
+        wanted = frozenset().union(*(space.items[var][2] for var in later)) - covered
+        optional = []
+        for var in sorted(later, key=lambda var: -len(space.items[var][2] & wanted)):
+            place, members, tokens = space.items[var]
+            if not tokens & wanted:
+                continue
+            wanted -= tokens
+            if place == _LATER:
+                optional.append(("diagnoses", _written_key(members[0]), tokens))
+            else:
+                optional.append(("procedures", members[0], tokens))
+        if role == "secondary" and holds(self.later):
+            dx.append(self.written)
+        if role == "procedure" and holds(self.later):
+            px.append(self.written[0])
+        skeleton = Episode(
+            diagnoses=tuple(dx),
+            procedures=tuple(px),
+            sex=next(sex for var, sex in space.sexes if holds(var)),
+            age_days=next(age for var, age in space.ages if holds(var)),
+            duration_days=next(days for var, days in space.durations if holds(var)),
+            discharge=next(value for var, value in space.discharges if holds(var)),
+        )
+        return skeleton, optional
+
+
+def _with_codes(skeleton: Episode, codes: Iterable[tuple[str, Any, frozenset[Token]]]) -> Episode:
+    """The skeleton with later diagnoses and procedures added after its own."""
+    added: dict[str, list[Any]] = {"diagnoses": [], "procedures": []}
+    for place, code, _ in codes:
+        added[place].append(code)
+    return attrs.evolve(
+        skeleton,
+        diagnoses=skeleton.diagnoses + tuple(added["diagnoses"]),
+        procedures=skeleton.procedures + tuple(added["procedures"]),
+    )
+
+
+def _positive_tokens(rule: Rule) -> Iterable[Token]:
+    """The contributions the rule's positive conditions ask for (its `compl` aside)."""
+    yield from (("dgprop", value) for value in rule.dgprop if not value.startswith("-"))
+    if rule.procpro:
+        yield "procpr", rule.procpro
+    if rule.secpro == "+":
+        yield ("secondary_or1",)
+    elif rule.secpro and rule.secpro[0] != "-":
+        yield "procedure_procpr", rule.secpro
+    if rule.or_proc in ("S", "P"):
+        yield "or", 1
+    if rule.or_proc == "P":
+        yield "or", 2
+
+
+def _written_key(key: DiagnosisKey) -> tuple[str, str]:
+    """A table key (code, dagger) as written in an episode: dagger first."""
+    code, dagger = key
+    return (dagger, code) if dagger else (code, "")
+
+
+def _first_match(tables: DrgTables, features: Features, episode: Episode, last: int) -> Rule | None:
+    """The reference grouper's first match among the rules up to position `last`."""
+    for rule in _space(tables).rules_by_mdc.get(features.mdc, _space(tables).rules_by_mdc[""]):
+        if rule.position > last:
             break
-    return out
-
-
-def _rule_by_id(tables: DrgTables, rule_id: str) -> Rule:
-    return next(rule for rule in tables.rules if rule.id == rule_id)
+        if first_failed_condition(rule, features, episode) is None:
+            return rule
+    return None
 
 
 def _code_text(written: tuple[str, str]) -> str:
