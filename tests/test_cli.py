@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow.parquet as pq
 
 from nordgroup.cli import main
+from nordgroup.explore import drgs_for_code
+from nordgroup.tables import load_tables
 from tests.conftest import DEMO_TABLES, RELEASES, shared_path
 
 
@@ -35,3 +39,15 @@ def test_tables_info_prints_release_and_counts(capsys):
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys):
     assert main(["tables", "info", str(tmp_path / "missing.zip")]) == 2
     assert "nordgroup: error:" in capsys.readouterr().err
+
+
+def test_tables_code_json_lists_drgs_and_the_proof_for_each_unreachable_rule(capsys):
+    tables = load_tables(DEMO_TABLES)
+    code = next(key[0] for key, props in tables.diagnoses.items() if props.mdc == "05" and not key[1])
+    assert main(["tables", "code", code, "--tables", str(DEMO_TABLES), "--role", "principal", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    answer = drgs_for_code(tables, code, "principal")
+    assert set(payload["drgs"]) == set(answer.drgs) != set()
+    assert set(payload["unreachable_rules"]) == set(answer.unreachable)
+    assert all(entry["reason"] for entry in payload["unreachable_rules"].values())
+    assert "unconfirmed_rules" not in payload

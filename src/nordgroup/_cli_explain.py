@@ -81,7 +81,12 @@ def run_code(args: argparse.Namespace) -> int:
         if drgs is not None:
             payload["role"] = drgs.role
             payload["drgs"] = {d: {"rule": drgs.rules[d]} for d in drgs.drgs}
-            payload["unconfirmed_rules"] = list(drgs.unconfirmed)
+            payload["unreachable_rules"] = {
+                rule: {"reason": proof.reason, "shadowed_by": list(proof.shadowed_by)}
+                for rule, proof in drgs.unreachable.items()
+            }
+            if drgs.unconfirmed:  # only a bug fills it (see CodeDrgs)
+                payload["unconfirmed_rules"] = list(drgs.unconfirmed)
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         print(info)
