@@ -316,10 +316,10 @@ def group_encoded(episode_arrays: tuple, table_arrays: tuple, n: int, *, paralle
     out_mdc = np.empty(n, np.int16)
     out_known = np.empty(n, np.bool_)
     threads = numba.get_num_threads() if parallel else 1
-    chunks = max(1, min(threads * 8, n // _MIN_CHUNK))
-    bounds = np.linspace(0, n, chunks + 1).astype(np.int64)
+    chunks = 1 if threads == 1 else max(1, min(threads * 8, n // _MIN_CHUNK))
     if chunks == 1:
         _group_range(0, n, *episode_arrays, *table_arrays, out_rule, out_cc, out_mdc, out_known)
     else:
+        bounds = np.linspace(0, n, chunks + 1).astype(np.int64)
         _group_chunks(bounds, episode_arrays, table_arrays, out_rule, out_cc, out_mdc, out_known)
     return out_rule, out_cc, out_mdc, out_known
