@@ -7,13 +7,12 @@ looked up in Python, and the per-element rows are gathered with one numpy `take`
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from attrs import frozen
 
+from nordgroup._memo import per_object
 from nordgroup.compile import NONE, CompiledTables, diagnosis_rows
 from nordgroup.episodes import clean_written_code, split_written_diagnosis
 from nordgroup.tables.model import NO_DAGGER
@@ -99,15 +98,9 @@ class _CodeLookup:
         self.procedure_codes = pa.array(list(compiled.procedure_index), pa.string())
 
 
-_LOOKUPS: weakref.WeakKeyDictionary[CompiledTables, _CodeLookup] = weakref.WeakKeyDictionary()
+_lookup = per_object(_CodeLookup)
 # A written code that cleaning leaves alone: upper-case letters and digits only.
 _CLEAN_CODE = r"^[A-Z0-9]+$"
-
-
-def _lookup(compiled: CompiledTables) -> _CodeLookup:
-    if compiled not in _LOOKUPS:
-        _LOOKUPS[compiled] = _CodeLookup(compiled)
-    return _LOOKUPS[compiled]
 
 
 def _clean_and_position(distinct: pa.Array, codes: pa.Array) -> tuple[np.ndarray, np.ndarray]:

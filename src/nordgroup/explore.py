@@ -20,7 +20,6 @@ secondary diagnoses and procedures, dagger/asterisk pairs included. What "leadin
 from __future__ import annotations
 
 import bisect
-import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -31,6 +30,7 @@ import pyarrow as pa
 from attrs import frozen
 from pysat.solvers import Solver
 
+from nordgroup._memo import per_object
 from nordgroup.episodes import clean_written_code, split_written_diagnosis
 from nordgroup.reference import (
     Episode,
@@ -137,17 +137,8 @@ class _Index:
     procedures_by_or: Mapping[int, tuple[str, ...]]
 
 
-_INDEXES: weakref.WeakKeyDictionary[DrgTables, _Index] = weakref.WeakKeyDictionary()
-
-
+@per_object
 def _index(tables: DrgTables) -> _Index:
-    found = _INDEXES.get(tables)
-    if found is None:
-        found = _INDEXES[tables] = _build_index(tables)
-    return found
-
-
-def _build_index(tables: DrgTables) -> _Index:
     rows_of: dict[str, list[DiagnosisKey]] = defaultdict(list)
     for key in tables.diagnoses:
         rows_of[key[0]].append(key)
@@ -408,17 +399,8 @@ class _Space:
     durations: tuple[tuple[int, int | None], ...]
 
 
-_SPACES: weakref.WeakKeyDictionary[DrgTables, _Space] = weakref.WeakKeyDictionary()
-
-
+@per_object
 def _space(tables: DrgTables) -> _Space:
-    found = _SPACES.get(tables)
-    if found is None:
-        found = _SPACES[tables] = _build_space(tables)
-    return found
-
-
-def _build_space(tables: DrgTables) -> _Space:
     cnf = _Cnf()
     rules = tables.rules
     # only the values some rule reads (or that activate a complication category) tell codes apart
