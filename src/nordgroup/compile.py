@@ -35,7 +35,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "10"
+_CACHE_VERSION = "11"
 
 
 @frozen(eq=False)
@@ -93,9 +93,8 @@ class CompiledTables:
     rule_dur_op: np.ndarray
     rule_dur: np.ndarray
     rule_disch: np.ndarray
-    # Candidate rules as bitsets over the rule rows (see `_candidates`): the kernel fully checks only
-    # the rules that survive an AND of these words, in first-match order.
-    # Sets of rules are bitsets over the rule rows, sparse per code or signature.
+    # Rule sets the kernel ANDs to find its candidates (see `_signatures`, `_limit_bands`, `_keys`):
+    # only the rules that survive are checked column by column, in first-match order.
     key_signature: np.ndarray  # int32 [keys, sex 0..2]
     signature_rules: SparseRows  # per signature: the rules whose principal columns can hold
     variant_rules: np.ndarray  # uint64 [VARIANTS, rule words]: or_proc and compl can hold
@@ -331,7 +330,6 @@ def _compile(tables: DrgTables) -> CompiledTables:
     diagnosis = (key_dgprop, key_procpr, no_procpr)
     first_secondary = (key_sdgprop, no_procpr, no_procpr)
     procedure = (proc_dgprop, proc_procpr, proc_procpr)
-    secondary_or1 = (np.zeros((1, dw), np.uint64), np.zeros((1, rw), np.uint64), np.zeros((1, rw), np.uint64))
     # key atoms: the state bits below the rules, then "an OR=1 procedure after the first"
     carriers = sum(_unpack(np.hstack(bits)).sum(0) for bits in (diagnosis, first_secondary, procedure))
     carriers = np.append(carriers, (proc_or == 1).sum())
@@ -339,7 +337,8 @@ def _compile(tables: DrgTables) -> CompiledTables:
     key_state = _state_rows(diagnosis, keyed_rules)
     first_secondary_state = _state_rows(first_secondary, keyed_rules)
     proc_state = _state_rows(procedure, keyed_rules)
-    secondary_or1_state = _sparse_rows(np.hstack([*secondary_or1, keyed_rules[-1:]]))
+    # `secpro +` sets no property bit, only the rules it keys (the last atom)
+    secondary_or1_state = _sparse_rows(np.hstack([np.zeros((1, state_rules_word), np.uint64), keyed_rules[-1:]]))
     signature_rules = _sparse_rows(signature_rules)
     rule_words = len(unkeyed_rules)
     ages = [limit(rule.agelim) for rule in rules]
