@@ -19,6 +19,24 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from nordgroup.compile import (
+    KEY_CATEGORIES,
+    KEY_CATEGORIES_END,
+    KEY_DGCAT,
+    KEY_FIRST_SECONDARY,
+    KEY_FIRST_SECONDARY_END,
+    KEY_KNOWN,
+    KEY_MDC,
+    KEY_OR,
+    KEY_SIGNATURE,
+    KEY_STATE,
+    KEY_STATE_END,
+    PROCEDURE_CC,
+    PROCEDURE_OR,
+    PROCEDURE_STATE,
+    PROCEDURE_STATE_END,
+)
+
 __all__ = ["group_encoded"]
 
 # One decorator for every kernel function. cache=True keeps the compiled machine code on disk
@@ -80,10 +98,10 @@ def _band(breaks, value, missing):
 
 
 @_jit
-def _or_sparse(target, offsets, words, masks, row):
-    """OR row `row` of a sparse bitset (compile.SparseRows) into `target`."""
-    for e in range(offsets[row], offsets[row + 1]):
-        target[words[e]] |= masks[e]
+def _or_entries(target, entries, start, stop):
+    """OR entries `start:stop` of a sparse bitset (compile.SparseRows) into `target`."""
+    for e in range(start, stop):
+        target[entries[e, 0]] |= entries[e, 1]
 
 
 @_jit
@@ -102,15 +120,13 @@ def _excluded(key_excluded_from, dx_rows, principal, category):
 def _group_range(
     start, stop,
     has_principal, sex, age, duration, discharge, dx_offsets, dx_rows, proc_offsets, proc_rows, missing,
-    key_known, key_mdc, key_dgcat, key_pdgprop, key_or, key_state_offsets, key_state_words, key_state_masks,
-    first_secondary_offsets, first_secondary_words, first_secondary_masks, key_compl_offsets, key_compl_words,
-    key_compl_masks, key_excluded_from, mdc_by_sex, dgcat_by_sex, proc_or, proc_cc, proc_state_offsets,
-    proc_state_words, proc_state_masks, secondary_or1_offsets, secondary_or1_words, secondary_or1_masks,
-    state_words, state_rules_word,
+    key_record, key_pdgprop, key_state_entries, first_secondary_entries, key_categories, key_excluded_from,
+    mdc_by_sex, dgcat_by_sex, procedure_record, procedure_state_entries, secondary_or1_offsets,
+    secondary_or1_entries, state_words, state_rules_word,
     category_level, category_inactive, category_activators, rule_icd, rule_mdc, rule_dgcat,
     rule_pdgprop, rule_compl, rule_or, rule_procpro, rule_secpro_kind, rule_secpro, rule_dgprop,
     rule_dgprop_negated, rule_age_op, rule_age, rule_sex, rule_dur_op, rule_dur, rule_disch,
-    key_signature, signature_offsets, signature_words, signature_masks, variant_rules, age_breaks, age_rules,
+    signature_offsets, signature_entries, variant_rules, age_breaks, age_rules,
     duration_breaks, duration_rules, unkeyed_rules, out_rule, out_cc, out_mdc, out_known,
 ):  # fmt: skip
     pdgprop = np.zeros(key_pdgprop.shape[1], np.uint64)
@@ -135,30 +151,32 @@ def _group_range(
         if has_principal[i]:
             single = dx_rows[d0, 0] < 0 and dx_rows[d0, 2] < 0
             if single and dx_rows[d0, 1] >= 0:
-                signature = key_signature[dx_rows[d0, 1], s]
+                signature = key_record[dx_rows[d0, 1], KEY_SIGNATURE + s]
             elif not single:
                 signature = 1  # a pair combines rows: read every rule
             for k in range(3):
                 row = dx_rows[d0, k]
                 if row < 0:
                     continue
-                known = known or key_known[row]
-                if mdc < 0 and key_mdc[row] >= 0:
-                    mdc = mdc_by_sex[key_mdc[row], s]
-                if dgcat < 0 and key_dgcat[row] >= 0:
-                    dgcat = dgcat_by_sex[key_dgcat[row], s]
+                known = known or key_record[row, KEY_KNOWN] != 0
+                if mdc < 0 and key_record[row, KEY_MDC] >= 0:
+                    mdc = mdc_by_sex[key_record[row, KEY_MDC], s]
+                if dgcat < 0 and key_record[row, KEY_DGCAT] >= 0:
+                    dgcat = dgcat_by_sex[key_record[row, KEY_DGCAT], s]
                 _or_into(pdgprop, key_pdgprop, row)
         for d in range(d0, d1):
             for k in range(3):
                 row = dx_rows[d, k]
                 if row < 0:
                     continue
-                _or_sparse(state, key_state_offsets, key_state_words, key_state_masks, row)
+                _or_entries(state, key_state_entries, key_record[row, KEY_STATE], key_record[row, KEY_STATE_END])
                 if d == d0 + 1:  # SDGPRO counts for the first secondary diagnosis only
-                    _or_sparse(state, first_secondary_offsets, first_secondary_words, first_secondary_masks, row)
-                if key_or[row] == 1:
+                    start, stop = key_record[row, KEY_FIRST_SECONDARY], key_record[row, KEY_FIRST_SECONDARY_END]
+                    _or_entries(state, first_secondary_entries, start, stop)
+                or_value = key_record[row, KEY_OR]
+                if or_value == 1:
                     has1 = True
-                elif key_or[row] == 2:
+                elif or_value == 2:
                     has2 = True
         p0 = proc_offsets[i]
         p1 = proc_offsets[i + 1]
@@ -166,15 +184,16 @@ def _group_range(
             row = proc_rows[p]
             if row < 0:
                 continue
-            _or_sparse(state, proc_state_offsets, proc_state_words, proc_state_masks, row)
-            if proc_or[row] == 1:
+            start, stop = procedure_record[row, PROCEDURE_STATE], procedure_record[row, PROCEDURE_STATE_END]
+            _or_entries(state, procedure_state_entries, start, stop)
+            or_value = procedure_record[row, PROCEDURE_OR]
+            if or_value == 1:
                 has1 = True
                 if p > p0:
                     secondary_or1 = True
-            elif proc_or[row] == 2:
+            elif or_value == 2:
                 has2 = True
-            if proc_cc[row] > cc:
-                cc = proc_cc[row]
+            cc = max(cc, procedure_record[row, PROCEDURE_CC])
         # CC level: each complication category of each secondary diagnosis, unless inactive and
         # not activated, or excluded by the principal diagnosis.
         for d in range(d0 + 1, d1):
@@ -182,31 +201,28 @@ def _group_range(
                 row = dx_rows[d, k]
                 if row < 0:
                     continue
-                for e in range(key_compl_offsets[row], key_compl_offsets[row + 1]):
-                    bits = key_compl_masks[e]
-                    while bits != np.uint64(0):
-                        low = bits & (~bits + np.uint64(1))
-                        bits ^= low
-                        category = key_compl_words[e] * 64 + _bit_index(low)
-                        if category_inactive[category] and not _any_common(category_activators, category, state):
-                            continue
-                        if has_principal[i] and _excluded(key_excluded_from, dx_rows, d0, category):
-                            continue
-                        if category_level[category] > cc:
-                            cc = category_level[category]
+                for e in range(key_record[row, KEY_CATEGORIES], key_record[row, KEY_CATEGORIES_END]):
+                    category = key_categories[e]
+                    if category_level[category] <= cc:
+                        continue  # cannot raise the level: no need to ask whether it counts
+                    if category_inactive[category] and not _any_common(category_activators, category, state):
+                        continue
+                    if has_principal[i] and _excluded(key_excluded_from, dx_rows, d0, category):
+                        continue
+                    cc = category_level[category]
 
         # --- stage 2: the candidates (see compile.py), then the first whose every filled column holds.
         # On the official tables about 1.3 candidates per episode reach the full check.
         if secondary_or1:
-            _or_sparse(state, secondary_or1_offsets, secondary_or1_words, secondary_or1_masks, 0)
+            _or_entries(state, secondary_or1_entries, secondary_or1_offsets[0], secondary_or1_offsets[1])
         variant = ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + min(cc, 2)
         age_band = _band(age_breaks, age[i], missing)
         duration_band = _band(duration_breaks, duration[i], missing)
         matched = _NONE
         for e in range(signature_offsets[signature], signature_offsets[signature + 1]):
-            w = signature_words[e]
+            w = np.int64(signature_entries[e, 0])
             keyed = state[state_rules_word + w]
-            candidates = signature_masks[e] & variant_rules[variant, w] & (unkeyed_rules[w] | keyed)
+            candidates = signature_entries[e, 1] & variant_rules[variant, w] & (unkeyed_rules[w] | keyed)
             candidates &= age_rules[age_band, w] & duration_rules[duration_band, w]
             while candidates != np.uint64(0):
                 low = candidates & (~candidates + np.uint64(1))

@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 from attrs import frozen
 
+from nordgroup._memo import per_object
 from nordgroup.tables.model import NO_DAGGER, DrgTables, Limit
 
 __all__ = ["NEVER", "CompiledTables", "compile_tables"]
 
-#: A bitset per row, stored as its non-zero words: (row offsets [rows + 1], word indices, words).
-SparseRows = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: A bitset per row, stored as its non-zero words: (row offsets [rows + 1], entries [non-zero words, 2]
+#: holding the word index and the word side by side, so that reading one costs one cache line).
+SparseRows = tuple[np.ndarray, np.ndarray]
 
 NONE, NEVER = -1, -2  # "no condition" and "a condition no episode can meet"
 OR_CONDITIONS = {"S": 1, "P": 2, "N": 3, "Z": 4}
@@ -35,7 +37,20 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "11"
+_CACHE_VERSION = "12"
+
+# A diagnosis key's fields, one 64-byte row of `key_record`: the kernel reads a code at a random row
+# of a table larger than the core's cache, and one row per code costs one memory access where a
+# column per field cost one each. `_STATE`..`_STATE_END` and the like are ranges of entry arrays.
+KEY_KNOWN, KEY_MDC, KEY_DGCAT, KEY_OR = 0, 1, 2, 3
+KEY_SIGNATURE = 4  # three fields: per sex 0 unknown, 1 male, 2 female
+KEY_STATE, KEY_STATE_END = 7, 8
+KEY_FIRST_SECONDARY, KEY_FIRST_SECONDARY_END = 9, 10
+KEY_CATEGORIES, KEY_CATEGORIES_END = 11, 12
+KEY_FIELDS = 16
+# A procedure's fields, one 16-byte row of `procedure_record`.
+PROCEDURE_OR, PROCEDURE_CC, PROCEDURE_STATE, PROCEDURE_STATE_END = 0, 1, 2, 3
+PROCEDURE_FIELDS = 4
 
 
 @frozen(eq=False)
@@ -49,25 +64,23 @@ class CompiledTables:
     dgcat_values: list[str]
     dgprop_values: list[str]
     categories: list[str]
-    # diagnosis keys
-    key_known: np.ndarray  # bool [keys]: the tables list it (False: only an exclusion names it)
-    key_mdc: np.ndarray  # int16 [keys]
-    key_dgcat: np.ndarray  # int16 [keys]
+    # diagnosis keys: int32 [keys, KEY_FIELDS] (KEY_* above). KEY_KNOWN is 0 when only an exclusion
+    # names the code; KEY_MDC and KEY_DGCAT are ids, NONE when absent.
+    key_record: np.ndarray
     key_pdgprop: np.ndarray  # uint64 [keys, words]
-    key_or: np.ndarray  # int8 [keys]
-    # What each code adds to the episode state (see `_compile`), stored sparse (`_sparse_rows`):
-    # most codes set a word or two, so the kernel reads those instead of the whole state.
-    key_state: SparseRows
-    first_secondary_state: SparseRows  # what a key adds as first secondary diagnosis (its SDGPRO)
-    key_compl: SparseRows  # complication categories
+    # What each code adds to the episode state (see `_compile`), as entries of sparse rows (see
+    # `SparseRows`) whose ranges the records hold: most codes set a word or two, so the kernel reads
+    # those instead of the whole state.
+    key_state_entries: np.ndarray
+    first_secondary_entries: np.ndarray  # what a key adds as first secondary diagnosis (its SDGPRO)
+    key_categories: np.ndarray  # int32: the complication categories of each key, in record ranges
     key_excluded_from: np.ndarray  # uint64 [keys, category words]: categories that cannot complicate it
     # sex recoding of MDC and DGCAT ids: [id, sex] with sex 0 unknown, 1 male, 2 female
     mdc_by_sex: np.ndarray
     dgcat_by_sex: np.ndarray
-    # procedures
-    proc_or: np.ndarray
-    proc_cc: np.ndarray
-    proc_state: SparseRows
+    # procedures: int32 [procedures, PROCEDURE_FIELDS] (PROCEDURE_* above)
+    procedure_record: np.ndarray
+    procedure_state_entries: np.ndarray
     secondary_or1_state: SparseRows  # one row: what an OR=1 procedure after the first adds
     state_words: int
     state_rules_word: int  # where the candidate rules begin in the state
@@ -95,7 +108,6 @@ class CompiledTables:
     rule_disch: np.ndarray
     # Rule sets the kernel ANDs to find its candidates (see `_signatures`, `_limit_bands`, `_keys`):
     # only the rules that survive are checked column by column, in first-match order.
-    key_signature: np.ndarray  # int32 [keys, sex 0..2]
     signature_rules: SparseRows  # per signature: the rules whose principal columns can hold
     variant_rules: np.ndarray  # uint64 [VARIANTS, rule words]: or_proc and compl can hold
     age_breaks: np.ndarray  # int32: ages (days) where some rule's age limit changes truth
@@ -104,23 +116,47 @@ class CompiledTables:
     duration_rules: np.ndarray
     unkeyed_rules: np.ndarray  # uint64 [rule words]: rules that need no code property
 
+    @property
+    def key_known(self) -> np.ndarray:
+        """bool [keys]: whether the tables list the key (False: only an exclusion names it)."""
+        return self.key_record[:, KEY_KNOWN].astype(np.bool_)
+
     def kernel_arrays(self) -> tuple[np.ndarray, ...]:
-        """The arrays, in the order the kernel takes them (sparse rule sets as their three arrays)."""
-        arrays: list = []
-        for name in KERNEL_ARRAYS:
-            value = getattr(self, name)
-            arrays.extend(value if isinstance(value, tuple) else (value,))
-        return tuple(arrays)
+        """The arrays, in the order the kernel takes them (sparse rule sets as their two arrays)."""
+        return _kernel_arrays(self)
+
+
+def _build_kernel_arrays(compiled: CompiledTables) -> tuple:
+    arrays: list = []
+    for name in KERNEL_ARRAYS:
+        value = getattr(compiled, name)
+        arrays.extend(value if isinstance(value, tuple) else (value,))
+    return tuple(_cache_line_aligned(a) if isinstance(a, np.ndarray) else a for a in arrays)
+
+
+_kernel_arrays = per_object(_build_kernel_arrays)
+
+
+def _cache_line_aligned(array: np.ndarray) -> np.ndarray:
+    """`array`, copied if needed so that it starts on a 64-byte boundary: then each record row is
+    one cache line. (A pickled array comes back wherever the allocator puts it.)"""
+    if array.ctypes.data % 64 == 0 or array.nbytes == 0:
+        return array
+    buffer = np.empty(array.nbytes + 64, np.uint8)
+    start = -buffer.ctypes.data % 64
+    aligned = buffer[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    aligned[...] = array
+    return aligned
 
 
 KERNEL_ARRAYS = (
-    "key_known", "key_mdc", "key_dgcat", "key_pdgprop", "key_or", "key_state", "first_secondary_state", "key_compl",
-    "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "proc_or", "proc_cc", "proc_state", "secondary_or1_state",
-    "state_words", "state_rules_word",
+    "key_record", "key_pdgprop", "key_state_entries", "first_secondary_entries", "key_categories",
+    "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "procedure_record", "procedure_state_entries",
+    "secondary_or1_state", "state_words", "state_rules_word",
     "category_level", "category_inactive", "category_activators", "rule_icd", "rule_mdc", "rule_dgcat",
     "rule_pdgprop", "rule_compl", "rule_or", "rule_procpro", "rule_secpro_kind", "rule_secpro", "rule_dgprop",
     "rule_dgprop_negated", "rule_age_op", "rule_age", "rule_sex", "rule_dur_op", "rule_dur", "rule_disch",
-    "key_signature", "signature_rules", "variant_rules", "age_breaks", "age_rules", "duration_breaks",
+    "signature_rules", "variant_rules", "age_breaks", "age_rules", "duration_breaks",
     "duration_rules", "unkeyed_rules",
 )  # fmt: skip
 #: Signature 0 is "no usable principal diagnosis"; signature 1 holds every rule (the fallback for
@@ -336,7 +372,22 @@ def _compile(tables: DrgTables) -> CompiledTables:
     unkeyed_rules, keyed_rules = _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers)
     key_state = _state_rows(diagnosis, keyed_rules)
     first_secondary_state = _state_rows(first_secondary, keyed_rules)
-    proc_state = _state_rows(procedure, keyed_rules)
+    procedure_state = _state_rows(procedure, keyed_rules)
+    key_category_offsets = np.concatenate([[0], np.cumsum(_unpack(key_compl).sum(1))])
+    key_record = np.zeros((n_keys, KEY_FIELDS), np.int32)
+    key_record[:, KEY_KNOWN], key_record[:, KEY_MDC], key_record[:, KEY_DGCAT] = key_known, key_mdc, key_dgcat
+    key_record[:, KEY_OR] = key_or
+    key_record[:, KEY_SIGNATURE : KEY_SIGNATURE + 3] = key_signature
+    for field, offsets in (
+        (KEY_STATE, key_state[0]),
+        (KEY_FIRST_SECONDARY, first_secondary_state[0]),
+        (KEY_CATEGORIES, key_category_offsets),
+    ):
+        key_record[:, field], key_record[:, field + 1] = offsets[:-1], offsets[1:]
+    procedure_record = np.zeros((len(procedures), PROCEDURE_FIELDS), np.int32)
+    procedure_record[:, PROCEDURE_OR], procedure_record[:, PROCEDURE_CC] = proc_or, proc_cc
+    procedure_record[:, PROCEDURE_STATE] = procedure_state[0][:-1]
+    procedure_record[:, PROCEDURE_STATE_END] = procedure_state[0][1:]
     # `secpro +` sets no property bit, only the rules it keys (the last atom)
     secondary_or1_state = _sparse_rows(np.hstack([np.zeros((1, state_rules_word), np.uint64), keyed_rules[-1:]]))
     signature_rules = _sparse_rows(signature_rules)
@@ -353,20 +404,16 @@ def _compile(tables: DrgTables) -> CompiledTables:
         dgcat_values=dgcat.values(),
         dgprop_values=dgprop.values(),
         categories=category_codes,
-        key_known=key_known,
-        key_mdc=key_mdc,
-        key_dgcat=key_dgcat,
+        key_record=key_record,
         key_pdgprop=key_pdgprop,
-        key_or=key_or,
-        key_state=key_state,
-        first_secondary_state=first_secondary_state,
-        key_compl=_sparse_rows(key_compl),
+        key_state_entries=key_state[1],
+        first_secondary_entries=first_secondary_state[1],
+        key_categories=_unpack(key_compl).nonzero()[1].astype(np.int32),
         key_excluded_from=key_excluded_from,
         mdc_by_sex=mdc_by_sex,
         dgcat_by_sex=dgcat_by_sex,
-        proc_or=proc_or,
-        proc_cc=proc_cc,
-        proc_state=proc_state,
+        procedure_record=procedure_record,
+        procedure_state_entries=procedure_state[1],
         secondary_or1_state=secondary_or1_state,
         state_words=state_rules_word + rule_words,
         state_rules_word=state_rules_word,
@@ -390,7 +437,6 @@ def _compile(tables: DrgTables) -> CompiledTables:
         rule_dur_op=column((d[0] for d in durations), np.int8),
         rule_dur=column((d[1] for d in durations), np.int32),
         rule_disch=column((DISCHARGE_CONDITIONS.get(r.disch, 9) if r.disch else 0 for r in rules), np.int8),
-        key_signature=key_signature,
         signature_rules=signature_rules,
         variant_rules=variant_rules,
         age_breaks=age_breaks,
@@ -420,10 +466,10 @@ def _pack(mask: np.ndarray) -> np.ndarray:
 
 
 def _sparse_rows(bitsets: np.ndarray) -> SparseRows:
-    """[rows, words] bitsets as CSR rows of their non-zero words: (offsets, word indices, words)."""
+    """[rows, words] bitsets as CSR rows of their non-zero words (see `SparseRows`)."""
     rows, words = np.nonzero(bitsets)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(bitsets)))]).astype(np.int64)
-    return offsets, words.astype(np.int32), bitsets[rows, words]
+    return offsets, np.stack([words.astype(np.uint64), bitsets[rows, words]], axis=1)
 
 
 def _state_rows(bitsets: tuple[np.ndarray, ...], keyed_rules: np.ndarray) -> SparseRows:
