@@ -35,6 +35,21 @@ from nordgroup.compile import (
     PROCEDURE_OR,
     PROCEDURE_STATE,
     PROCEDURE_STATE_END,
+    RULE_AGE_OP,
+    RULE_COMPL,
+    RULE_DGCAT,
+    RULE_DGPROP,
+    RULE_DGPROP_NEGATED,
+    RULE_DISCHARGE,
+    RULE_DURATION_OP,
+    RULE_ICD,
+    RULE_MDC,
+    RULE_OR,
+    RULE_PDGPROP,
+    RULE_PROCPRO,
+    RULE_SECPRO,
+    RULE_SECPRO_KIND,
+    RULE_SEX,
 )
 
 __all__ = ["group_encoded"]
@@ -78,11 +93,14 @@ def _any_common(a, row, b):
 
 
 @_jit
-def _limit_holds(op, limit, value, missing):
+def _limit_holds(rule_record, r, op_field, value, missing):
+    """Whether `value` meets the limit of rule `r` whose operator is field `op_field` (days: the next)."""
+    op = rule_record[r, op_field]
     if op == 0:
         return True
     if value == missing:  # an unknown age or duration meets no limit
         return False
+    limit = rule_record[r, op_field + 1]
     return value < limit if op == 1 else value > limit
 
 
@@ -91,10 +109,7 @@ def _band(breaks, value, missing):
     """The band of `value` among the breaks (see compile._limit_bands); the last band if unknown."""
     if value == missing:
         return breaks.shape[0] + 1
-    band = 0
-    while band < breaks.shape[0] and breaks[band] <= value:
-        band += 1
-    return band
+    return np.searchsorted(breaks, value, side="right")
 
 
 @_jit
@@ -123,9 +138,7 @@ def _group_range(
     key_record, key_pdgprop, key_state_entries, first_secondary_entries, key_categories, key_excluded_from,
     mdc_by_sex, dgcat_by_sex, procedure_record, procedure_state_entries, secondary_or1_offsets,
     secondary_or1_entries, state_words, state_rules_word,
-    category_level, category_inactive, category_activators, rule_icd, rule_mdc, rule_dgcat,
-    rule_pdgprop, rule_compl, rule_or, rule_procpro, rule_secpro_kind, rule_secpro, rule_dgprop,
-    rule_dgprop_negated, rule_age_op, rule_age, rule_sex, rule_dur_op, rule_dur, rule_disch,
+    category_level, category_inactive, category_activators, rule_record,
     signature_offsets, signature_entries, variant_rules, age_breaks, age_rules,
     duration_breaks, duration_rules, unkeyed_rules, out_rule, out_cc, out_mdc, out_known,
 ):  # fmt: skip
@@ -228,25 +241,25 @@ def _group_range(
                 low = candidates & (~candidates + np.uint64(1))
                 candidates ^= low
                 r = w * 64 + _bit_index(low)
-                c = rule_icd[r]
+                c = rule_record[r, RULE_ICD]
                 if c == 1 and not known:
                     continue
                 if c == 2 and known:
                     continue
                 if c == 3:
                     continue
-                c = rule_mdc[r]
+                c = rule_record[r, RULE_MDC]
                 if c != _NONE and c != mdc:
                     continue
-                c = rule_dgcat[r]
+                c = rule_record[r, RULE_DGCAT]
                 if c != _NONE and c != dgcat:
                     continue
-                c = rule_pdgprop[r]
+                c = rule_record[r, RULE_PDGPROP]
                 if c != _NONE and (c < 0 or not _has_bit(pdgprop, c)):
                     continue
-                if cc < rule_compl[r]:
+                if cc < rule_record[r, RULE_COMPL]:
                     continue
-                c = rule_or[r]
+                c = rule_record[r, RULE_OR]
                 if c != 0:
                     if c == 1 and not has1:
                         continue
@@ -258,12 +271,12 @@ def _group_range(
                         continue
                     if c > 4:
                         continue
-                c = rule_procpro[r]
+                c = rule_record[r, RULE_PROCPRO]
                 if c != _NONE and (c < 0 or not _has_bit(state, c)):
                     continue
-                c = rule_secpro_kind[r]
+                c = rule_record[r, RULE_SECPRO_KIND]
                 if c != 0:
-                    b = rule_secpro[r]
+                    b = rule_record[r, RULE_SECPRO]
                     if c == 1 and (b < 0 or not _has_bit(state, b)):
                         continue
                     if c == 2 and _has_bit(state, b):
@@ -274,18 +287,18 @@ def _group_range(
                         continue
                 failed = False
                 for slot in range(4):
-                    b = rule_dgprop[r, slot]
+                    b = rule_record[r, RULE_DGPROP + slot]
                     if b == _NONE:
                         continue
                     present = b >= 0 and _has_bit(state, b)
-                    if present == rule_dgprop_negated[r, slot]:
+                    if present == (rule_record[r, RULE_DGPROP_NEGATED + slot] != 0):
                         failed = True
                         break
                 if failed:
                     continue
-                if not _limit_holds(rule_age_op[r], rule_age[r], age[i], missing):
+                if not _limit_holds(rule_record, r, RULE_AGE_OP, age[i], missing):
                     continue
-                c = rule_sex[r]
+                c = rule_record[r, RULE_SEX]
                 if c != 0:
                     if c == 1 and s != 1:
                         continue
@@ -295,9 +308,9 @@ def _group_range(
                         continue
                     if c > 3:
                         continue
-                if not _limit_holds(rule_dur_op[r], rule_dur[r], duration[i], missing):
+                if not _limit_holds(rule_record, r, RULE_DURATION_OP, duration[i], missing):
                     continue
-                c = rule_disch[r]
+                c = rule_record[r, RULE_DISCHARGE]
                 if c != 0:
                     if c == 1 and discharge[i] != 1:
                         continue

@@ -37,7 +37,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "12"
+_CACHE_VERSION = "13"
 
 # A diagnosis key's fields, one 64-byte row of `key_record`: the kernel reads a code at a random row
 # of a table larger than the core's cache, and one row per code costs one memory access where a
@@ -51,6 +51,12 @@ KEY_FIELDS = 16
 # A procedure's fields, one 16-byte row of `procedure_record`.
 PROCEDURE_OR, PROCEDURE_CC, PROCEDURE_STATE, PROCEDURE_STATE_END = 0, 1, 2, 3
 PROCEDURE_FIELDS = 4
+# A rule's columns, one 128-byte row of `rule_record` (two cache lines instead of twenty columns).
+RULE_ICD, RULE_MDC, RULE_DGCAT, RULE_PDGPROP, RULE_COMPL, RULE_OR = 0, 1, 2, 3, 4, 5
+RULE_PROCPRO, RULE_SECPRO_KIND, RULE_SECPRO, RULE_SEX, RULE_DISCHARGE = 6, 7, 8, 9, 10
+RULE_AGE_OP, RULE_AGE, RULE_DURATION_OP, RULE_DURATION = 11, 12, 13, 14  # an operator, then its days
+RULE_DGPROP, RULE_DGPROP_NEGATED = 16, 20  # four fields each: the rule's dgprop slots
+RULE_FIELDS = 32
 
 
 @frozen(eq=False)
@@ -89,23 +95,7 @@ class CompiledTables:
     category_inactive: np.ndarray  # bool
     category_activators: np.ndarray  # uint64 [categories, dgprop words]
     # rules, in first-match order
-    rule_icd: np.ndarray
-    rule_mdc: np.ndarray
-    rule_dgcat: np.ndarray
-    rule_pdgprop: np.ndarray
-    rule_compl: np.ndarray
-    rule_or: np.ndarray
-    rule_procpro: np.ndarray
-    rule_secpro_kind: np.ndarray
-    rule_secpro: np.ndarray
-    rule_dgprop: np.ndarray  # int16 [rules, 4]
-    rule_dgprop_negated: np.ndarray  # bool [rules, 4]
-    rule_age_op: np.ndarray
-    rule_age: np.ndarray
-    rule_sex: np.ndarray
-    rule_dur_op: np.ndarray
-    rule_dur: np.ndarray
-    rule_disch: np.ndarray
+    rule_record: np.ndarray  # int32 [rules, RULE_FIELDS] (RULE_* above)
     # Rule sets the kernel ANDs to find its candidates (see `_signatures`, `_limit_bands`, `_keys`):
     # only the rules that survive are checked column by column, in first-match order.
     signature_rules: SparseRows  # per signature: the rules whose principal columns can hold
@@ -153,9 +143,7 @@ KERNEL_ARRAYS = (
     "key_record", "key_pdgprop", "key_state_entries", "first_secondary_entries", "key_categories",
     "key_excluded_from", "mdc_by_sex", "dgcat_by_sex", "procedure_record", "procedure_state_entries",
     "secondary_or1_state", "state_words", "state_rules_word",
-    "category_level", "category_inactive", "category_activators", "rule_icd", "rule_mdc", "rule_dgcat",
-    "rule_pdgprop", "rule_compl", "rule_or", "rule_procpro", "rule_secpro_kind", "rule_secpro", "rule_dgprop",
-    "rule_dgprop_negated", "rule_age_op", "rule_age", "rule_sex", "rule_dur_op", "rule_dur", "rule_disch",
+    "category_level", "category_inactive", "category_activators", "rule_record",
     "signature_rules", "variant_rules", "age_breaks", "age_rules", "duration_breaks",
     "duration_rules", "unkeyed_rules",
 )  # fmt: skip
@@ -420,23 +408,29 @@ def _compile(tables: DrgTables) -> CompiledTables:
         category_level=category_level,
         category_inactive=category_inactive,
         category_activators=category_activators,
-        rule_icd=rule_icd,
-        rule_mdc=rule_mdc,
-        rule_dgcat=rule_dgcat,
-        rule_pdgprop=rule_pdgprop,
-        rule_compl=rule_compl,
-        rule_or=rule_or,
-        rule_procpro=rule_procpro,
-        rule_secpro_kind=secpro_kind,
-        rule_secpro=secpro,
-        rule_dgprop=rule_dgprop,
-        rule_dgprop_negated=rule_dgprop_negated,
-        rule_age_op=column((a[0] for a in ages), np.int8),
-        rule_age=column((a[1] for a in ages), np.int32),
-        rule_sex=column((SEX_CONDITIONS.get(r.sex, 9) if r.sex else 0 for r in rules), np.int8),
-        rule_dur_op=column((d[0] for d in durations), np.int8),
-        rule_dur=column((d[1] for d in durations), np.int32),
-        rule_disch=column((DISCHARGE_CONDITIONS.get(r.disch, 9) if r.disch else 0 for r in rules), np.int8),
+        rule_record=_rule_record(
+            {
+                RULE_ICD: rule_icd,
+                RULE_MDC: rule_mdc,
+                RULE_DGCAT: rule_dgcat,
+                RULE_PDGPROP: rule_pdgprop,
+                RULE_COMPL: rule_compl,
+                RULE_OR: rule_or,
+                RULE_PROCPRO: rule_procpro,
+                RULE_SECPRO_KIND: secpro_kind,
+                RULE_SECPRO: secpro,
+                RULE_SEX: column((SEX_CONDITIONS.get(r.sex, 9) if r.sex else 0 for r in rules), np.int8),
+                RULE_DISCHARGE: column(
+                    (DISCHARGE_CONDITIONS.get(r.disch, 9) if r.disch else 0 for r in rules), np.int8
+                ),
+                RULE_AGE_OP: column((a[0] for a in ages), np.int8),
+                RULE_AGE: column((a[1] for a in ages), np.int32),
+                RULE_DURATION_OP: column((d[0] for d in durations), np.int8),
+                RULE_DURATION: column((d[1] for d in durations), np.int32),
+                RULE_DGPROP: rule_dgprop,
+                RULE_DGPROP_NEGATED: rule_dgprop_negated,
+            }
+        ),
         signature_rules=signature_rules,
         variant_rules=variant_rules,
         age_breaks=age_breaks,
@@ -445,6 +439,16 @@ def _compile(tables: DrgTables) -> CompiledTables:
         duration_rules=duration_rules,
         unkeyed_rules=unkeyed_rules,
     )
+
+
+def _rule_record(columns: dict[int, np.ndarray]) -> np.ndarray:
+    """The rule columns side by side as `rule_record` rows; a [rules, k] column fills k fields."""
+    n = len(next(iter(columns.values())))
+    record = np.zeros((n, RULE_FIELDS), np.int32)
+    for field, values in columns.items():
+        values = values.reshape(n, -1)
+        record[:, field : field + values.shape[1]] = values
+    return record
 
 
 #: The kernel narrows the rules to read with an AND of bitsets over the rule rows: the principal
