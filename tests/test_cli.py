@@ -51,3 +51,17 @@ def test_tables_code_json_lists_drgs_and_the_proof_for_each_unreachable_rule(cap
     assert set(payload["unreachable_rules"]) == set(answer.unreachable)
     assert all(entry["reason"] for entry in payload["unreachable_rules"].values())
     assert "unconfirmed_rules" not in payload
+
+
+def test_reading_the_tables_does_not_load_numba():
+    """`import nordgroup` is lazy: commands that only read tables start without the kernel."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nordgroup, nordgroup.cli, nordgroup.explore; nordgroup.load_tables; "
+        "assert 'numba' not in sys.modules, 'numba imported'; "
+        "assert all(getattr(nordgroup, name) is not None for name in nordgroup.__all__); "
+        "assert 'numba' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -35,3 +35,19 @@ def test_a_values_band_holds_exactly_the_rules_whose_limit_it_meets(limit_list, 
         for rule, (op, days) in enumerate(limit_list):
             in_band = bool((int(words[rule >> 6]) >> (rule & 63)) & 1)
             assert in_band == _holds(op, days, value), (rule, op, days, value)
+
+
+def test_a_pickled_value_is_built_once_and_read_back(tmp_path):
+    from nordgroup._memo import pickled
+
+    builds = []
+
+    def build():
+        builds.append(1)
+        return {"rules": [1, 2, 3]}
+
+    path = tmp_path / "sub" / "value.pickle"
+    assert pickled(path, build) == {"rules": [1, 2, 3]}
+    assert pickled(path, build) == {"rules": [1, 2, 3]}
+    assert len(builds) == 1
+    assert [p.name for p in path.parent.iterdir()] == ["value.pickle"]  # no temporary file left

@@ -1,10 +1,13 @@
-"""One memo idiom: derived data built once per tables object and dropped with it."""
+"""Two memo idioms: data derived once per tables object (in memory), and once per table source (on disk)."""
 
 from __future__ import annotations
 
 import functools
+import os
+import pickle
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 Key = TypeVar("Key")
@@ -23,3 +26,20 @@ def per_object(build: Callable[[Key], Value]) -> Callable[[Key], Value]:
         return found
 
     return get
+
+
+def pickled(path: Path, build: Callable[[], Value]) -> Value:
+    """`build()`, kept in the pickle file `path`: read when it exists, else built and written.
+
+    The name must say everything the value depends on (a hash of the source and a version).
+    """
+    if path.exists():
+        with path.open("rb") as stream:
+            return pickle.load(stream)
+    value = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    with temporary.open("wb") as stream:
+        pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    temporary.replace(path)  # atomic: a reader never sees half a file
+    return value

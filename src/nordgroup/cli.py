@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 
 from nordgroup.episodes import read_episodes, write_table
 from nordgroup.exceptions import NordgroupError
-from nordgroup.grouper import Grouper
 from nordgroup.tables.load import load_tables
 from nordgroup.tables.model import DrgTables
 
@@ -50,6 +49,8 @@ def _guess_layout(path: str, layout: str | None) -> str:
 
 def group_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    from nordgroup.grouper import Grouper  # here, not at the top: only grouping commands load Numba
+
     grouper = Grouper(_tables(args.tables))
     episodes = read_episodes(args.input, layout=_guess_layout(args.input, args.layout))
     results = [grouper.group(chunk) for chunk in _progress(episodes, args.quiet)]
@@ -109,6 +110,7 @@ def synth_command(args: argparse.Namespace) -> int:
 
 def demo_command(args: argparse.Namespace) -> int:
     """The main job on the embedded demo tables: synthesize, group, summarise."""
+    from nordgroup.grouper import Grouper
     from nordgroup.synth import synthesize
 
     started = time.perf_counter()

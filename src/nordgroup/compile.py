@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 from attrs import frozen
 
-from nordgroup._memo import per_object
+from nordgroup._memo import per_object, pickled
 from nordgroup.tables.model import NO_DAGGER, DrgTables, Limit
 
 __all__ = ["NEVER", "CompiledTables", "compile_tables"]
@@ -182,19 +181,9 @@ def _set(bits: np.ndarray, row: int, bit: int) -> None:
 
 def compile_tables(tables: DrgTables, *, cache_dir: str | os.PathLike[str] | None = None) -> CompiledTables:
     """Compile `tables`; with `cache_dir`, reuse (or store) the result keyed by the source hash."""
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"{_cache_key(tables)}.pickle"
-        if path.exists():
-            with path.open("rb") as stream:
-                return pickle.load(stream)
-    compiled = _compile(tables)
-    if cache_dir is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        with temporary.open("wb") as stream:
-            pickle.dump(compiled, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        temporary.replace(path)  # atomic: a reader never sees half a file
-    return compiled
+    if cache_dir is None:
+        return _compile(tables)
+    return pickled(Path(cache_dir) / f"{_cache_key(tables)}.pickle", lambda: _compile(tables))
 
 
 def _cache_key(tables: DrgTables) -> str:

@@ -20,6 +20,7 @@ secondary diagnoses and procedures, dagger/asterisk pairs included. What "leadin
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,7 +31,7 @@ import pyarrow as pa
 from attrs import frozen
 from pysat.solvers import Solver
 
-from nordgroup._memo import per_object
+from nordgroup._memo import per_object, pickled
 from nordgroup.episodes import clean_written_code, split_written_diagnosis
 from nordgroup.reference import (
     Episode,
@@ -40,6 +41,7 @@ from nordgroup.reference import (
     first_failed_condition,
     recode_sex,
 )
+from nordgroup.tables.load import default_cache_dir
 from nordgroup.tables.model import NO_DAGGER, DiagnosisKey, DiagnosisProperties, DrgTables, Rule
 
 __all__ = [
@@ -392,7 +394,7 @@ class _Space:
     phases: list[int]  # the value the solver tries first for each variable: the fewest codes
     # the rules that can match an episode of each (sex-recoded) principal MDC, in order: a rule
     # with another MDC fails on its `mdc` column, so the reference first match skips it anyway
-    rules_by_mdc: Mapping[str, tuple[Rule, ...]]
+    rules_by_mdc: Mapping[str, tuple[int, ...]]  # rule positions (the space is pickled apart from the rules)
     sexes: tuple[tuple[int, int | None], ...]
     discharges: tuple[tuple[int, str], ...]
     ages: tuple[tuple[int, int | None], ...]
@@ -401,6 +403,16 @@ class _Space:
 
 @per_object
 def _space(tables: DrgTables) -> _Space:
+    """The space of `tables`, kept on disk beside the compiled tables: building it takes seconds,
+    reading it a fraction of one, and an interactive `nordgroup tables code` pays it every time."""
+    key = hashlib.sha256(f"{_SPACE_VERSION}:{tables.release.source_hash}".encode()).hexdigest()[:32]
+    return pickled(default_cache_dir() / f"space-{key}.pickle", lambda: _build_space(tables))
+
+
+_SPACE_VERSION = "1"  # raise when `_Space` or what `_build_space` puts in it changes
+
+
+def _build_space(tables: DrgTables) -> _Space:
     cnf = _Cnf()
     rules = tables.rules
     # only the values some rule reads (or that activate a complication category) tell codes apart
@@ -627,7 +639,7 @@ def _space(tables: DrgTables) -> _Space:
         item_vars=item_vars,
         phases=list(phases.values()),
         rules_by_mdc={
-            mdc: tuple(rule for rule in rules if rule.mdc in ("", mdc))
+            mdc: tuple(rule.position for rule in rules if rule.mdc in ("", mdc))
             for mdc in {""} | {token[1] for token in sources if token[0] == "mdc"} | {rule.mdc for rule in rules}
         },
         sexes=sexes,
@@ -1053,9 +1065,11 @@ def _written_key(key: DiagnosisKey) -> tuple[str, str]:
 
 def _first_match(tables: DrgTables, features: Features, episode: Episode, last: int) -> Rule | None:
     """The reference grouper's first match among the rules up to position `last`."""
-    for rule in _space(tables).rules_by_mdc.get(features.mdc, _space(tables).rules_by_mdc[""]):
-        if rule.position > last:
+    rules_by_mdc = _space(tables).rules_by_mdc
+    for position in rules_by_mdc.get(features.mdc, rules_by_mdc[""]):
+        if position > last:
             break
+        rule = tables.rules[position]
         if first_failed_condition(rule, features, episode) is None:
             return rule
     return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from pathlib import Path
 
+from nordgroup._memo import pickled
 from nordgroup.exceptions import TableFormatError
 from nordgroup.tables._norwegian import read_norwegian_json, read_norwegian_source, release_from_name
 from nordgroup.tables.model import DrgTables, ReleaseInfo
@@ -53,17 +53,7 @@ def load_tables(
     if cache:
         folder = default_cache_dir() if cache is True else Path(cache)
         key = hashlib.sha256(f"{_CACHE_VERSION}:{country}:{year}:".encode() + _raw_digest(path)).hexdigest()[:32]
-        cached = folder / f"tables-{key}.pickle"
-        if cached.exists():
-            with cached.open("rb") as stream:
-                return pickle.load(stream)
-        tables = load_tables(path, country=country, year=year)
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
-        with temporary.open("wb") as stream:
-            pickle.dump(tables, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        temporary.replace(cached)
-        return tables
+        return pickled(folder / f"tables-{key}.pickle", lambda: load_tables(path, country=country, year=year))
     if path.is_dir():
         from nordgroup.tables._ndms import read_ndms_folder
 
