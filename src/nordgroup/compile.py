@@ -50,7 +50,7 @@ KEY_FIELDS = 16
 # A procedure's fields, one 16-byte row of `procedure_record`.
 PROCEDURE_OR, PROCEDURE_CC, PROCEDURE_STATE, PROCEDURE_STATE_END = 0, 1, 2, 3
 PROCEDURE_FIELDS = 4
-# A rule's columns, one 128-byte row of `rule_record` (two cache lines instead of twenty columns).
+# A rule's columns, one 128-byte row of `rule_record` (two cache lines instead of seventeen arrays).
 RULE_ICD, RULE_MDC, RULE_DGCAT, RULE_PDGPROP, RULE_COMPL, RULE_OR = 0, 1, 2, 3, 4, 5
 RULE_PROCPRO, RULE_SECPRO_KIND, RULE_SECPRO, RULE_SEX, RULE_DISCHARGE = 6, 7, 8, 9, 10
 RULE_AGE_OP, RULE_AGE, RULE_DURATION_OP, RULE_DURATION = 11, 12, 13, 14  # an operator, then its days
@@ -350,21 +350,24 @@ def _compile(tables: DrgTables) -> CompiledTables:
     key_state = _state_rows(diagnosis, keyed_rules)
     first_secondary_state = _state_rows(first_secondary, keyed_rules)
     procedure_state = _state_rows(procedure, keyed_rules)
-    key_category_offsets = np.concatenate([[0], np.cumsum(_unpack(key_compl).sum(1))])
-    key_record = np.zeros((n_keys, KEY_FIELDS), np.int32)
-    key_record[:, KEY_KNOWN], key_record[:, KEY_MDC], key_record[:, KEY_DGCAT] = key_known, key_mdc, key_dgcat
-    key_record[:, KEY_OR] = key_or
-    key_record[:, KEY_SIGNATURE : KEY_SIGNATURE + 3] = key_signature
-    for field, offsets in (
-        (KEY_STATE, key_state[0]),
-        (KEY_FIRST_SECONDARY, first_secondary_state[0]),
-        (KEY_CATEGORIES, key_category_offsets),
-    ):
-        key_record[:, field], key_record[:, field + 1] = offsets[:-1], offsets[1:]
-    procedure_record = np.zeros((len(procedures), PROCEDURE_FIELDS), np.int32)
-    procedure_record[:, PROCEDURE_OR], procedure_record[:, PROCEDURE_CC] = proc_or, proc_cc
-    procedure_record[:, PROCEDURE_STATE] = procedure_state[0][:-1]
-    procedure_record[:, PROCEDURE_STATE_END] = procedure_state[0][1:]
+    key_category_bits = _unpack(key_compl)
+    key_record = _record(
+        KEY_FIELDS,
+        {
+            KEY_KNOWN: key_known,
+            KEY_MDC: key_mdc,
+            KEY_DGCAT: key_dgcat,
+            KEY_OR: key_or,
+            KEY_SIGNATURE: key_signature,
+            KEY_STATE: _ranges(key_state[0]),
+            KEY_FIRST_SECONDARY: _ranges(first_secondary_state[0]),
+            KEY_CATEGORIES: _ranges(np.concatenate([[0], np.cumsum(key_category_bits.sum(1))])),
+        },
+    )
+    procedure_record = _record(
+        PROCEDURE_FIELDS,
+        {PROCEDURE_OR: proc_or, PROCEDURE_CC: proc_cc, PROCEDURE_STATE: _ranges(procedure_state[0])},
+    )
     # `secpro +` sets no property bit, only the rules it keys (the last atom)
     secondary_or1_state = _sparse_rows(np.hstack([np.zeros((1, state_rules_word), np.uint64), keyed_rules[-1:]]))
     signature_rules = _sparse_rows(signature_rules)
@@ -385,7 +388,7 @@ def _compile(tables: DrgTables) -> CompiledTables:
         key_pdgprop=key_pdgprop,
         key_state_entries=key_state[1],
         first_secondary_entries=first_secondary_state[1],
-        key_categories=_unpack(key_compl).nonzero()[1].astype(np.int32),
+        key_categories=key_category_bits.nonzero()[1].astype(np.int32),
         key_excluded_from=key_excluded_from,
         mdc_by_sex=mdc_by_sex,
         dgcat_by_sex=dgcat_by_sex,
@@ -397,7 +400,8 @@ def _compile(tables: DrgTables) -> CompiledTables:
         category_level=category_level,
         category_inactive=category_inactive,
         category_activators=category_activators,
-        rule_record=_rule_record(
+        rule_record=_record(
+            RULE_FIELDS,
             {
                 RULE_ICD: rule_icd,
                 RULE_MDC: rule_mdc,
@@ -418,7 +422,7 @@ def _compile(tables: DrgTables) -> CompiledTables:
                 RULE_DURATION: column((d[1] for d in durations), np.int32),
                 RULE_DGPROP: rule_dgprop,
                 RULE_DGPROP_NEGATED: rule_dgprop_negated,
-            }
+            },
         ),
         signature_rules=signature_rules,
         variant_rules=variant_rules,
@@ -430,10 +434,15 @@ def _compile(tables: DrgTables) -> CompiledTables:
     )
 
 
-def _rule_record(columns: dict[int, np.ndarray]) -> np.ndarray:
-    """The rule columns side by side as `rule_record` rows; a [rules, k] column fills k fields."""
+def _ranges(offsets: np.ndarray) -> np.ndarray:
+    """CSR row offsets as [rows, 2] (start, end): the two record fields of a row range."""
+    return np.stack([offsets[:-1], offsets[1:]], axis=1)
+
+
+def _record(fields: int, columns: dict[int, np.ndarray]) -> np.ndarray:
+    """Columns side by side as int32 record rows, each from its field on; an [n, k] column fills k fields."""
     n = len(next(iter(columns.values())))
-    record = np.zeros((n, RULE_FIELDS), np.int32)
+    record = np.zeros((n, fields), np.int32)
     for field, values in columns.items():
         values = values.reshape(n, -1)
         record[:, field : field + values.shape[1]] = values
