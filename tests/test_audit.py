@@ -10,6 +10,7 @@ import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
 from nordgroup.audit import FINDING_SCHEMA, audit, audit_report, drg_points, error_drgs, indicators, review_sample
@@ -279,3 +280,29 @@ def test_report_is_one_file_with_charts(grouper, tmp_path):
     text = path.read_text()
     assert text.count("<svg") >= 3
     assert not re.search(r'(?:src|href)="https?://', text), "the report must open offline"
+
+
+def test_the_audit_command_writes_what_the_library_finds(tmp_path):
+    """`nordgroup audit` with weights and a sample: the files hold the library's answer; bad weights exit 2."""
+    from nordgroup.cli import main
+    from nordgroup.episodes import read_episodes, write_table
+    from nordgroup.grouper import Grouper
+    from nordgroup.money import load_weights
+    from nordgroup.tables.load import load_tables
+
+    tables = load_tables(DEMO_TABLES)
+    write_table(synthesize(tables, 400, seed=11), tmp_path / "episodes.parquet")
+    weights = DEMO_TABLES / "weights_demo.csv"
+    arguments = ["audit", str(tmp_path / "episodes.parquet"), "--tables", str(DEMO_TABLES), "--weights", str(weights)]
+    arguments += ["--sample", "25%", "--sample-out", str(tmp_path / "sample.csv"), "--out", str(tmp_path / "f.parquet")]
+    assert main(arguments) == 0
+
+    episodes = read_episodes(tmp_path / "episodes.parquet")
+    expected = audit(episodes, Grouper(tables), weights=load_weights(weights).to_arrow())
+    written = pq.read_table(tmp_path / "f.parquet")
+    assert written.column("kind").to_pylist() == expected.column("kind").to_pylist() != []
+    assert written.column("points").to_pylist() == expected.column("points").to_pylist()
+    assert 0 < len(pacsv.read_csv(tmp_path / "sample.csv")) < len(episodes)
+
+    arguments[arguments.index("--weights") + 1] = str(tmp_path / "sample.csv")  # not a weight table
+    assert main(arguments) == 2

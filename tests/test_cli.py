@@ -65,3 +65,17 @@ def test_reading_the_tables_does_not_load_numba():
         "assert 'numba' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_table_questions_load_neither_arrow_nor_numba():
+    """`nordgroup tables code/drg` answer interactively: they import no Arrow and no Numba."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from nordgroup.cli import main; "
+        f"assert main(['tables', 'code', 'I210', '--role', 'principal', '--tables', {str(DEMO_TABLES)!r}]) == 0; "
+        f"assert main(['tables', 'drg', '121', '--tables', {str(DEMO_TABLES)!r}]) == 0; "
+        "loaded = {'pyarrow', 'numba'} & set(sys.modules); assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 import nordgroup as ng
+from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.encode import FLAG_CODE_CLEANED, FLAG_MISSING_AGE, FLAG_UNKNOWN_PRINCIPAL, FLAG_UNKNOWN_PROCEDURE
-from nordgroup.episodes import clean_written_code, split_written_diagnosis
 from tests.conftest import DEMO_TABLES
 
 

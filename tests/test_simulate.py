@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -177,7 +175,7 @@ def test_scenario_file(tmp_path):
 
 
 def test_report_and_cli(tmp_path):
-    from nordgroup import _cli_money
+    from nordgroup.cli import main
     from nordgroup.episodes import write_table
 
     baseline = demo_baseline()
@@ -188,28 +186,25 @@ def test_report_and_cli(tmp_path):
 
     write_table(episodes, tmp_path / "episodes.parquet")
     (tmp_path / "s.toml").write_text('name = "rules"\n[[recode]]\nkind = "promote_specific_secondary"\n')
-    parser = argparse.ArgumentParser()
-    _cli_money.register(parser.add_subparsers())
-    args = parser.parse_args(
-        [
-            "simulate",
-            str(tmp_path / "episodes.parquet"),
-            "--tables",
-            str(DEMO_TABLES),
-            "--weights",
-            str(DEMO_TABLES / "weights_demo.csv"),
-            "--financing",
-            str(DEMO_TABLES / "financing_demo.toml"),
-            "--scenario",
-            str(tmp_path / "s.toml"),
-            "--out-dir",
-            str(tmp_path / "out"),
-        ]
-    )
-    assert args.handler(args) == 0
+    arguments = [
+        "simulate",
+        str(tmp_path / "episodes.parquet"),
+        "--tables",
+        str(DEMO_TABLES),
+        "--weights",
+        str(DEMO_TABLES / "weights_demo.csv"),
+        "--financing",
+        str(DEMO_TABLES / "financing_demo.toml"),
+        "--scenario",
+        str(tmp_path / "s.toml"),
+        "--out-dir",
+        str(tmp_path / "out"),
+    ]
+    assert main(arguments) == 0
     assert (tmp_path / "out" / "report.html").exists() and (tmp_path / "out" / "rules_by_drg.csv").exists()
-    args.weights = str(tmp_path / "s.toml")
-    assert args.handler(args) == 2
+    weights = arguments.index("--weights") + 1
+    arguments[weights] = str(tmp_path / "s.toml")  # a weight table that is not one
+    assert main(arguments) == 2
 
 
 def planted_sample(seed: int, population: int = 20_000):

@@ -1,7 +1,7 @@
 """The `price` and `simulate` subcommands: money and what-if on the command line.
 
-`register(subparsers)` adds both to the main `nordgroup` parser; each handler returns an exit code
-(0 done, 2 bad input) and prints errors as one line naming the file, never a traceback.
+`cli.py` holds the grammar; each handler returns an exit code (0 done, 2 bad input) and prints
+errors as one line naming the file, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,58 +10,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from nordgroup import Grouper, load_tables, read_episodes
+from nordgroup.episodes import write_table
 from nordgroup.exceptions import NordgroupError
+from nordgroup.money import casemix, load_financing, load_weights
+from nordgroup.report import write_report
+from nordgroup.simulate import Baseline, extrapolate_sample, load_scenario, simulate
 
-__all__ = ["register"]
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `price` and `simulate` to the `nordgroup` command; handlers are in `handler` defaults."""
-    price = subparsers.add_parser(
-        "price",
-        help="group and price episodes: DRG points, long-stay supplement, reimbursement",
-        description="Group episodes, price them with a weight table and financing, write the table.",
-    )
-    _common(price)
-    price.add_argument("--output", "-o", required=True, help="result table (.parquet, .arrow or .csv)")
-    price.add_argument(
-        "--by", action="append", default=[], metavar="COLUMN", help="print a casemix summary by COLUMN (repeatable)"
-    )
-    price.set_defaults(handler=run_price)
-
-    simulate = subparsers.add_parser(
-        "simulate",
-        help="regroup and reprice under scenarios (corrections, recoding, tables, weights, prices)",
-        description="Compare episodes under the baseline and under each scenario; write tables and an HTML report.",
-    )
-    _common(simulate)
-    simulate.add_argument(
-        "--scenario", action="append", required=True, metavar="FILE", help="scenario TOML file (repeatable)"
-    )
-    simulate.add_argument("--out-dir", default="simulation", help="folder for the result tables (default: simulation)")
-    simulate.add_argument("--report", help="HTML report path (default: OUT_DIR/report.html)")
-    simulate.add_argument(
-        "--sample-probability",
-        metavar="COLUMN",
-        help="the input is a reviewed sample with this inclusion-probability column: extrapolate to the population",
-    )
-    simulate.set_defaults(handler=run_simulate)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", metavar="INPUT", help="episodes (.parquet, .arrow, .csv or .txt)")
-    parser.add_argument("--tables", required=True, help="definition tables of the baseline (zip, JSON, folder, Excel)")
-    parser.add_argument("--weights", required=True, help="weight table (CSV or Excel)")
-    parser.add_argument("--financing", required=True, help="financing TOML (price_per_point, activity_share, year)")
-    parser.add_argument("--layout", default="canonical", choices=("canonical", "wide", "nor-string"))
-    parser.add_argument("--id-column", help="the column to use as episode_id")
+__all__ = ["run_price", "run_simulate"]
 
 
 def _baseline(args: argparse.Namespace):
-    from nordgroup import Grouper, load_tables, read_episodes
-    from nordgroup.money import load_financing, load_weights
-    from nordgroup.simulate import Baseline
-
     episodes = read_episodes(args.input, args.layout, id_column=args.id_column)
     baseline = Baseline(
         Grouper(load_tables(args.tables, cache=True)), load_weights(args.weights), load_financing(args.financing)
@@ -71,9 +30,6 @@ def _baseline(args: argparse.Namespace):
 
 def run_price(args: argparse.Namespace) -> int:
     """`nordgroup price`: the grouped table with the price columns."""
-    from nordgroup.episodes import write_table
-    from nordgroup.money import casemix
-
     try:
         episodes, baseline = _baseline(args)
         priced = baseline.price(episodes)
@@ -89,9 +45,6 @@ def run_price(args: argparse.Namespace) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """`nordgroup simulate`: tables per scenario in OUT_DIR and one HTML report."""
-    from nordgroup.report import write_report
-    from nordgroup.simulate import extrapolate_sample, load_scenario, simulate
-
     try:
         episodes, baseline = _baseline(args)
         scenarios = [load_scenario(path) for path in args.scenario]

@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 from attrs import frozen
 
 from nordgroup.blocklist import ASTERISK, BlockList, asterisk_codes, default_block_list, load_block_list
-from nordgroup.episodes import clean_written_code, split_written_diagnosis, to_canonical
+from nordgroup.codes import clean_written_code, split_written_diagnosis
+from nordgroup.episodes import to_canonical
 from nordgroup.grouper import Grouper
 from nordgroup.report import bar_chart, html_table, line_chart, write_report
 from nordgroup.tables.model import NO_DAGGER, DrgTables, Rule

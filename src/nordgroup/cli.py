@@ -1,148 +1,41 @@
-"""The `nordgroup` command line: a thin edge over the library.
+"""The `nordgroup` command line: its whole grammar, and the one place exit codes are made.
 
-Library code raises exceptions; `main` turns them into one line on stderr and an exit code, so
-exit codes exist only here. Every subcommand is a function taking the parsed arguments.
+Every subcommand and argument is declared here; the work is done by handlers in the `_cli_*`
+modules (grouping, explaining, auditing, money), imported only when their subcommand runs, so a
+quick question such as `nordgroup tables code` does not pay for Arrow, Numba or matplotlib.
+Library code raises exceptions; `main` turns them into one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
-import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from nordgroup.episodes import read_episodes, write_table
+from nordgroup.codes import ROLES
 from nordgroup.exceptions import NordgroupError
-from nordgroup.tables.load import load_tables
-from nordgroup.tables.model import DrgTables
 
 __all__ = ["entrypoint", "main", "main_parser"]
 
-DEMO_TABLES = Path(__file__).resolve().parents[2] / "grouper_tables"
-_CHUNK = 200_000  # rows per kernel call on the command line: bounded memory, a moving progress bar
-OK_RETURN_CODES = ("0", "A")  # the guide: "0 or the letter A means that the input data are correct"
+LAYOUTS = ("canonical", "wide", "nor-string")
 
 
-def _tables(path: str) -> DrgTables:
-    return load_tables(path, cache=True)
+def _handler(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The handler `name` of `nordgroup.<module>`, imported when it is called."""
+
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(f"nordgroup.{module}"), name)(args)
+
+    return run
 
 
 def _layout_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--layout", choices=("canonical", "wide", "nor-string"), default=None,
+        "--layout", choices=LAYOUTS, default=None,
         help="input layout (default: nor-string for .txt and ;-separated case files, else canonical)",
     )  # fmt: skip
-
-
-def _guess_layout(path: str, layout: str | None) -> str:
-    if layout:
-        return layout
-    if path.endswith((".txt", ".txt.gz")):
-        return "nor-string"
-    head = Path(path).read_bytes()[:2048] if Path(path).suffix == ".csv" else b""
-    return "nor-string" if b"DRGGrupperingsstreng" in head or b"case_string" in head else "canonical"
-
-
-def group_command(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    from nordgroup.grouper import Grouper  # here, not at the top: only grouping commands load Numba
-
-    grouper = Grouper(_tables(args.tables))
-    episodes = read_episodes(args.input, layout=_guess_layout(args.input, args.layout))
-    results = [grouper.group(chunk) for chunk in _progress(episodes, args.quiet)]
-    result = pa.concat_tables(results) if results else grouper.group(episodes)
-    write_table(result, args.output)
-    print(summary(result, grouper.tables, time.perf_counter() - started, args.output))
-    return 0
-
-
-def _progress(table: pa.Table, quiet: bool):
-    if len(table) <= _CHUNK or quiet:
-        yield table
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=len(table), unit=" episodes", unit_scale=True, file=sys.stderr) as bar:
-        for start in range(0, len(table), _CHUNK):
-            chunk = table.slice(start, _CHUNK)
-            yield chunk
-            bar.update(len(chunk))
-
-
-def summary(result: pa.Table, tables: DrgTables, seconds: float, output: str | None = None) -> str:
-    """One screen: episodes, DRGs, error DRGs, unknown codes, time."""
-    n = len(result)
-    errors = pc.sum(pc.invert(pc.is_in(pc.fill_null(result["rtc"], ""), pa.array(OK_RETURN_CODES)))).as_py() or 0
-    flags = result["flags"].to_numpy()
-    from nordgroup.encode import FLAG_NAMES
-
-    lines = [
-        f"tables      {tables.release.label} ({len(tables.rules)} rules)",
-        f"episodes    {n:,}",
-        f"DRGs        {len(pc.unique(result['drg'])):,} distinct",
-        f"error DRGs  {errors:,} with a return code other than 0/A ({100 * errors / max(n, 1):.2f} %)",
-    ]
-    for bit, name in FLAG_NAMES.items():
-        count = int(((flags & bit) != 0).sum())
-        if count:
-            lines.append(f"            {count:,} rows: {name}")
-    top = pc.value_counts(result["drg"]).to_pylist()
-    top.sort(key=lambda item: -item["counts"])
-    lines.append("top DRGs    " + ", ".join(f"{item['values']} ({item['counts']:,})" for item in top[:5]))
-    lines.append(f"time        {seconds:.2f} s ({n / max(seconds, 1e-9):,.0f} episodes/s, table loading included)")
-    if output:
-        lines.append(f"written     {output}")
-    return "\n".join(lines)
-
-
-def synth_command(args: argparse.Namespace) -> int:
-    from nordgroup.synth import synthesize
-
-    table = synthesize(_tables(args.tables), args.n, seed=args.seed)
-    write_table(table, args.output)
-    print(f"{len(table):,} synthetic episodes written to {args.output}")
-    return 0
-
-
-def demo_command(args: argparse.Namespace) -> int:
-    """The main job on the embedded demo tables: synthesize, group, summarise."""
-    from nordgroup.grouper import Grouper
-    from nordgroup.synth import synthesize
-
-    started = time.perf_counter()
-    tables = _tables(str(DEMO_TABLES))
-    episodes = synthesize(tables, args.n, seed=args.seed)
-    result = Grouper(tables).group(episodes)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_table(result, output)
-    print(summary(result, tables, time.perf_counter() - started, str(output)))
-    print("(demo tables: illustrative, not an official NordDRG release; see grouper_tables/README.md)")
-    return 0
-
-
-def tables_info_command(args: argparse.Namespace) -> int:
-    tables = _tables(args.path)
-    release = tables.release
-    print(f"release     {release.label} ({release.layout})")
-    print(f"source      {', '.join(release.source_files)}")
-    print(f"sha256      {release.source_hash}")
-    print(
-        f"contents    {len(tables.rules):,} rules, {len(tables.diagnoses):,} diagnoses, "
-        f"{len(tables.procedures):,} procedures, {len(tables.drgs):,} DRGs, "
-        f"{len(tables.complication_categories):,} complication categories"
-    )
-    print(f"findings    {len(tables.findings):,}")
-    for finding in tables.findings[: args.findings]:
-        row = f" row {finding.row}" if finding.row is not None else ""
-        print(f"  [{finding.table}{row}] {finding.kind}: {finding.message}")
-    if len(tables.findings) > args.findings:
-        print(f"  ... {len(tables.findings) - args.findings} more (--findings N shows more)")
-    return 0
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -155,37 +48,158 @@ def main_parser() -> argparse.ArgumentParser:
     group.add_argument("output")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
     _layout_argument(group)
-    group.set_defaults(handler=group_command)
+    group.set_defaults(handler=_handler("_cli_group", "group_command"))
 
     synth = commands.add_parser("synth", help="write N synthetic episodes drawn from a table set")
     synth.add_argument("n", type=int)
     synth.add_argument("--tables", required=True)
     synth.add_argument("output")
     synth.add_argument("--seed", type=int, default=0)
-    synth.set_defaults(handler=synth_command)
+    synth.set_defaults(handler=_handler("_cli_group", "synth_command"))
 
     demo = commands.add_parser("demo", help="group synthetic episodes on the embedded demo tables")
     demo.add_argument("--n", type=int, default=40_000)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--output", default="out/demo_groups.parquet")
-    demo.set_defaults(handler=demo_command)
+    demo.set_defaults(handler=_handler("_cli_group", "demo_command"))
 
     tables = commands.add_parser("tables", help="inspect definition tables")
     tables_commands = tables.add_subparsers(dest="tables_command", required=True)
     info = tables_commands.add_parser("info", help="release, counts and findings")
     info.add_argument("path")
     info.add_argument("--findings", type=int, default=20, help="how many findings to list")
-    info.set_defaults(handler=tables_info_command)
+    info.set_defaults(handler=_handler("_cli_group", "tables_info_command"))
+    _table_question_commands(tables_commands)
 
-    # Subcommands of the explain, audit and money layers live beside their modules, imported here
-    # so that `nordgroup group` does not pay for matplotlib and the rest at start-up.
-    from nordgroup import _cli_audit, _cli_explain, _cli_money
-
-    for module in (_cli_explain, _cli_audit, _cli_money):
-        module.register(commands)
-        if hasattr(module, "register_tables"):
-            module.register_tables(tables_commands)
+    _explain_commands(commands)
+    _audit_command(commands)
+    _money_commands(commands)
     return parser
+
+
+def _explain_commands(subparsers: argparse._SubParsersAction) -> None:
+    """`explain`: how one episode is grouped."""
+    parser = subparsers.add_parser("explain", help="explain how one episode is grouped")
+    parser.add_argument("--tables", required=True, help="definition tables (zip, JSON, NDMS folder or workbook)")
+    parser.add_argument("--dx", nargs="+", default=[], help="diagnoses, principal first; a pair as 'E830 F028'")
+    parser.add_argument("--proc", nargs="+", default=[], help="procedures, the first is 'the first procedure'")
+    parser.add_argument("--sex", type=int, choices=(1, 2), help="1 male, 2 female")
+    parser.add_argument("--age-days", type=int)
+    parser.add_argument("--duration", type=int, help="hospital days (0 for outpatient contacts)")
+    parser.add_argument("--discharge", help="E died, N alive (H read as N), R transferred")
+    parser.add_argument("--nor-string", help="one Norwegian episode string (sex,age,discharge,duration,,dx...)")
+    parser.add_argument("--file", help="a file of episodes; the first row is explained (see --layout, --row)")
+    parser.add_argument("--layout", default="canonical", choices=LAYOUTS)
+    parser.add_argument("--row", type=int, default=0, help="which row of --file to explain (0-based)")
+    parser.add_argument("--json", action="store_true", help="print JSON for other tools")
+    parser.set_defaults(handler=_handler("_cli_explain", "run_explain"))
+
+
+def _table_question_commands(tables_subparsers: argparse._SubParsersAction) -> None:
+    """`tables code`, `tables drg`, `tables diff`: questions to the tables."""
+    code = tables_subparsers.add_parser("code", help="every property of a code, and the DRGs it can lead to")
+    code.add_argument("code")
+    code.add_argument("--tables", required=True)
+    code.add_argument("--role", choices=ROLES, help="also list the DRGs the code can lead to in this role")
+    code.add_argument("--json", action="store_true")
+    code.set_defaults(handler=_handler("_cli_tables", "run_code"))
+
+    drg = tables_subparsers.add_parser("drg", help="the rules leading to a DRG and the codes that satisfy them")
+    drg.add_argument("drg")
+    drg.add_argument("--tables", required=True)
+    drg.add_argument("--json", action="store_true")
+    drg.set_defaults(handler=_handler("_cli_tables", "run_drg"))
+
+    diff = tables_subparsers.add_parser("diff", help="what changed between two releases")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--output", help="write the change table (.csv, .parquet or .arrow)")
+    diff.set_defaults(handler=_handler("_cli_tables", "run_diff"))
+
+
+def _audit_command(subparsers: argparse._SubParsersAction) -> None:
+    """`audit`: wrong DRG outcomes and coding findings."""
+    parser = subparsers.add_parser(
+        "audit",
+        help="spot wrong DRG outcomes: findings, indicators per unit, review sample, HTML report",
+        description="Group INPUT, list findings (error DRGs, return codes, unknown codes, block-list "
+        "violations, symptom/unspecified principal diagnoses, reported-vs-regrouped DRG, duplicates, "
+        "implausible age/sex), and optionally draw a review sample and write an HTML report.",
+    )
+    parser.add_argument("input", metavar="INPUT", help="episodes: canonical .parquet, .arrow or .csv (see --layout)")
+    parser.add_argument("--tables", required=True, metavar="PATH", help="definition tables (zip, folder or workbook)")
+    parser.add_argument("--layout", choices=LAYOUTS, default=None, help="input layout (default: by suffix)")
+    parser.add_argument("--weights", metavar="CSV", help="weight table with columns drg, weight (points)")
+    parser.add_argument(
+        "--block-list", metavar="FILE", help="block list (.csv or .toml); default: the shipped list; 'none' for no list"
+    )
+    parser.add_argument("--unit-column", default="unit", help="column naming the unit (default: unit)")
+    parser.add_argument(
+        "--period-column", default="period", help="column naming the period, e.g. ISO week (default: period)"
+    )
+    parser.add_argument("--reported-drg-column", help="column with the DRG that was reported or invoiced")
+    parser.add_argument(
+        "--sample", type=parse_fraction, metavar="SHARE", help="draw a review sample, e.g. 25%% or 0.25"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the review sample (default: 0)")
+    parser.add_argument("--sample-out", default="review_sample.csv", metavar="PATH", help="where the sample goes")
+    parser.add_argument("--report", metavar="HTML", help="write a self-contained HTML report")
+    parser.add_argument("--out", default="findings.parquet", metavar="PATH", help="findings (.parquet, .arrow, .csv)")
+    parser.add_argument("--indicators-out", metavar="PATH", help="indicator table (.parquet, .arrow, .csv)")
+    parser.set_defaults(handler=_handler("_cli_audit", "audit_command"))
+
+
+def parse_fraction(text: str) -> float:
+    """`25%` or `0.25` → 0.25."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share such as 25% or 0.25") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the share must be above 0 and at most 100%")
+    return value
+
+
+def _money_commands(subparsers: argparse._SubParsersAction) -> None:
+    """`price` and `simulate`: money and what-if."""
+    price = subparsers.add_parser(
+        "price",
+        help="group and price episodes: DRG points, long-stay supplement, reimbursement",
+        description="Group episodes, price them with a weight table and financing, write the table.",
+    )
+    _priced_input(price)
+    price.add_argument("--output", "-o", required=True, help="result table (.parquet, .arrow or .csv)")
+    price.add_argument(
+        "--by", action="append", default=[], metavar="COLUMN", help="print a casemix summary by COLUMN (repeatable)"
+    )
+    price.set_defaults(handler=_handler("_cli_money", "run_price"))
+
+    simulate = subparsers.add_parser(
+        "simulate",
+        help="regroup and reprice under scenarios (corrections, recoding, tables, weights, prices)",
+        description="Compare episodes under the baseline and under each scenario; write tables and an HTML report.",
+    )
+    _priced_input(simulate)
+    simulate.add_argument(
+        "--scenario", action="append", required=True, metavar="FILE", help="scenario TOML file (repeatable)"
+    )
+    simulate.add_argument("--out-dir", default="simulation", help="folder for the result tables (default: simulation)")
+    simulate.add_argument("--report", help="HTML report path (default: OUT_DIR/report.html)")
+    simulate.add_argument(
+        "--sample-probability",
+        metavar="COLUMN",
+        help="the input is a reviewed sample with this inclusion-probability column: extrapolate to the population",
+    )
+    simulate.set_defaults(handler=_handler("_cli_money", "run_simulate"))
+
+
+def _priced_input(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT", help="episodes (.parquet, .arrow, .csv or .txt)")
+    parser.add_argument("--tables", required=True, help="definition tables of the baseline (zip, JSON, folder, Excel)")
+    parser.add_argument("--weights", required=True, help="weight table (CSV or Excel)")
+    parser.add_argument("--financing", required=True, help="financing TOML (price_per_point, activity_share, year)")
+    parser.add_argument("--layout", default="canonical", choices=LAYOUTS)
+    parser.add_argument("--id-column", help="the column to use as episode_id")
 
 
 def main(cli_args: Sequence[str], prog: str | None = None) -> int:
@@ -201,7 +215,15 @@ def main(cli_args: Sequence[str], prog: str | None = None) -> int:
 
 
 def entrypoint() -> None:
-    raise SystemExit(main(sys.argv[1:]))
+    try:
+        code = main(sys.argv[1:])
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`nordgroup tables drg 121 | head`): not an error, and Python
+        # must not complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

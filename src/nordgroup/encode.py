@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 from attrs import frozen
 
 from nordgroup._memo import per_object
+from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.compile import NONE, CompiledTables, diagnosis_rows
-from nordgroup.episodes import clean_written_code, split_written_diagnosis
 from nordgroup.tables.model import NO_DAGGER
 
 __all__ = ["MISSING", "EncodedEpisodes", "encode_episodes"]

@@ -30,18 +30,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from attrs import frozen
 
 from nordgroup.exceptions import EpisodeSchemaError
 
 __all__ = [
     "CANONICAL_COLUMNS",
     "EPISODE_SCHEMA",
-    "CodeCleaning",
-    "clean_written_code",
     "episodes_from_records",
     "read_episodes",
-    "split_written_diagnosis",
     "to_canonical",
     "write_table",
 ]
@@ -61,40 +57,6 @@ CANONICAL_COLUMNS = tuple(EPISODE_SCHEMA.names)
 _LIST_SEPARATOR = "|"  # how list columns are written in CSV, where Arrow lists cannot go
 _NOR_FIELDS = 165  # sex, age, discharge, duration, unused, 30 diagnosis pairs, 100 procedures
 _NOR_PROCEDURES = slice(65, 165)
-_MARKS = re.compile(r"[*†+!]")
-_NOT_CODE = re.compile(r"[\s.]")
-
-
-@frozen
-class CodeCleaning:
-    """What cleaning one written code did, for the per-batch report."""
-
-    cleaned: str
-    changed: bool
-
-
-def clean_written_code(text: str) -> CodeCleaning:
-    """`I21.0 ` → `I210`: no dots, spaces or asterisk/dagger marks, upper case."""
-    cleaned = _NOT_CODE.sub("", _MARKS.sub("", text)).upper()
-    return CodeCleaning(cleaned, cleaned != text)
-
-
-def split_written_diagnosis(text: str) -> tuple[str, str, bool]:
-    """One written diagnosis as (dagger or single code, asterisk code or "", changed).
-
-    Marks decide the roles when present (`G63.2*E11.4†` is the pair E114/G632); without marks a
-    pair is read dagger first, as the Norwegian episode strings write it.
-    """
-    parts = [part for part in re.split(r"\s+|(?<=[*†])", text.strip()) if part]
-    if len(parts) <= 1:
-        cleaned = clean_written_code(text)
-        return cleaned.cleaned, "", cleaned.changed
-    first, second = parts[0], parts[1]
-    if first.endswith("*") or second.endswith("†"):
-        first, second = second, first
-    dagger, asterisk = clean_written_code(first).cleaned, clean_written_code(second).cleaned
-    changed = f"{dagger} {asterisk}" != text or len(parts) > 2
-    return dagger, asterisk, changed
 
 
 def episodes_from_records(records: list[dict]) -> pa.Table:

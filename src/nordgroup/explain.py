@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 from attrs import frozen
 
-from nordgroup.episodes import clean_written_code, split_written_diagnosis
+from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.reference import (
     ComplicationCheck,
     Episode,

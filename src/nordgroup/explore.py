@@ -23,16 +23,15 @@ import bisect
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
-import pyarrow as pa
 from attrs import frozen
 from pysat.solvers import Solver
 
 from nordgroup._memo import per_object, pickled
-from nordgroup.episodes import clean_written_code, split_written_diagnosis
+from nordgroup.codes import ROLES, clean_written_code, split_written_diagnosis
 from nordgroup.reference import (
     Episode,
     Features,
@@ -43,6 +42,9 @@ from nordgroup.reference import (
 )
 from nordgroup.tables.load import default_cache_dir
 from nordgroup.tables.model import NO_DAGGER, DiagnosisKey, DiagnosisProperties, DrgTables, Rule
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "CodeDrgs",
@@ -57,7 +59,6 @@ __all__ = [
     "drgs_for_code",
 ]
 
-ROLES = ("principal", "secondary", "procedure")
 _ADULT_AGE_DAYS = 40 * 365  # far from every age limit the releases use
 _SEXES = (1, 2, None)
 
@@ -79,7 +80,7 @@ class CodeInfo:
 
     def to_arrow(self) -> pa.Table:
         where, name, value = zip(*self.properties, strict=True) if self.properties else ((), (), ())
-        return pa.table({"where": list(where), "property": list(name), "value": list(value)})
+        return _arrow_table({"where": list(where), "property": list(name), "value": list(value)})
 
     def __str__(self) -> str:
         if not self.properties:
@@ -205,7 +206,7 @@ class CodeDrgs:
     unconfirmed: tuple[str, ...] = ()
 
     def to_arrow(self) -> pa.Table:
-        return pa.table(
+        return _arrow_table(
             {
                 "drg": list(self.drgs),
                 "rule": [self.rules[d] for d in self.drgs],
@@ -1121,7 +1122,7 @@ class DrgContents:
             for condition, codes in contents.procedures.items():
                 for code in codes:
                     _append(rows, contents.rule.id, "procedure", condition, code)
-        return pa.table(rows)
+        return _arrow_table(rows)
 
     def __str__(self) -> str:
         lines = [f"DRG {self.drg} {self.name}".rstrip() + f" (MDC {self.mdc or '?'}): {len(self.rules)} rules"]
@@ -1131,12 +1132,14 @@ class DrgContents:
             lines.append(f"    principal diagnoses ({len(contents.principals)}): {_sample(contents.principals)}")
             for condition, codes in contents.procedures.items():
                 lines.append(f"    {condition} ({len(codes)} procedures): {_sample(codes)}")
+        if not self.rules:
+            lines.append("  no rule of these tables leads to this DRG")
         return "\n".join(lines)
 
 
 def drg_contents(tables: DrgTables, drg: str) -> DrgContents:
     """The rules that lead to `drg`, and the principal diagnoses and procedures that satisfy them."""
-    drg = drg.strip()
+    drg = drg.strip().upper()
     index = _index(tables)
     found = []
     for rule in tables.rules:
@@ -1164,6 +1167,14 @@ def drg_contents(tables: DrgTables, drg: str) -> DrgContents:
     return DrgContents(drg, info.mdc if info else "", info.name if info else "", tuple(found))
 
 
+def _arrow_table(columns: dict[str, list[Any]]) -> pa.Table:
+    # Arrow is imported on demand: the interactive table questions answer in text and should not
+    # pay for loading it.
+    import pyarrow as pa
+
+    return pa.table(columns)
+
+
 def _append(rows: dict[str, list[Any]], *values: str) -> None:
     for name, value in zip(rows, values, strict=True):
         rows[name].append(value)
@@ -1187,7 +1198,7 @@ class TablesDiff:
 
     def to_arrow(self) -> pa.Table:
         names = ("kind", "item", "change", "before", "after")
-        return pa.table({name: [row[i] for row in self.changes] for i, name in enumerate(names)})
+        return _arrow_table({name: [row[i] for row in self.changes] for i, name in enumerate(names)})
 
     def summary(self) -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = defaultdict(int)

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from attrs import field, frozen
 
 from nordgroup._toml import tomllib
+from nordgroup.codes import NOISE_PATTERN, ROLES, canonical_code
 from nordgroup.episodes import CANONICAL_COLUMNS, to_canonical, write_table
 from nordgroup.exceptions import NordgroupError, TableFormatError
 from nordgroup.grouper import Grouper
@@ -56,15 +57,13 @@ __all__ = [
 ]
 
 ACTIONS = ("add", "remove", "replace")
-ROLES = ("principal", "secondary", "procedure")
-_MARKS = r"[\s.*†+!]"  # what two writings of one code may differ by (as `episodes.clean_written_code`)
 _GROUP_COLUMNS = ("drg", "rtc", "mdc", "cc_level")
 _FINANCING_KEYS = ("price_per_point", "activity_share", "year", "currency", "demo", "description")
 
 
-def clean_code(code: str) -> str:
-    """A code as corrections and recoding rules compare it: no dots, blanks or marks, upper case."""
-    return re.sub(_MARKS, "", code).upper()
+def _canonical_codes(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`codes.canonical_code` over an Arrow column."""
+    return pc.utf8_upper(pc.replace_substring_regex(values, NOISE_PATTERN, ""))
 
 
 # --- scenario -----------------------------------------------------------------------------------
@@ -74,7 +73,7 @@ def clean_code(code: str) -> str:
 class RemoveCodes:
     """Remove the listed codes in one role (a block list). A removed principal leaves "no principal"."""
 
-    codes: frozenset[str] = field(converter=lambda codes: frozenset(clean_code(c) for c in codes))
+    codes: frozenset[str] = field(converter=lambda codes: frozenset(canonical_code(c) for c in codes))
     role: str = field(default="secondary", validator=attrs.validators.in_(ROLES))
 
 
@@ -82,7 +81,7 @@ class RemoveCodes:
 class ReplaceCodes:
     """Replace codes in one role by others (`{"I219": "I214"}`)."""
 
-    mapping: Mapping[str, str] = field(converter=lambda m: {clean_code(k): clean_code(v) for k, v in m.items()})
+    mapping: Mapping[str, str] = field(converter=lambda m: {canonical_code(k): canonical_code(v) for k, v in m.items()})
     role: str = field(default="principal", validator=attrs.validators.in_(ROLES))
 
 
@@ -351,7 +350,7 @@ class _FlatList:
         return cls(pc.fill_null(values, ""), parent, position, lengths, len(array))
 
     def cleaned(self) -> pa.Array:
-        return pc.utf8_upper(pc.replace_substring_regex(self.values, _MARKS, ""))
+        return _canonical_codes(self.values)
 
     def rebuild(self, values: pa.Array, keep: np.ndarray) -> pa.ListArray:
         """The list column from (edited) element values, keeping order, dropping `~keep`."""
@@ -435,12 +434,8 @@ def _apply_corrections(table: pa.Table, corrections: pa.Table) -> tuple[pa.Table
     local = np.searchsorted(touched, rows)
     action = corrections.column("action").to_numpy(zero_copy_only=False).astype(str)
     role = corrections.column("role").to_numpy(zero_copy_only=False).astype(str)
-    code = pc.utf8_upper(pc.replace_substring_regex(corrections.column("code"), _MARKS, "")).to_numpy(
-        zero_copy_only=False
-    )
-    old = pc.utf8_upper(pc.replace_substring_regex(corrections.column("old_code"), _MARKS, "")).to_numpy(
-        zero_copy_only=False
-    )
+    code = _canonical_codes(corrections.column("code")).to_numpy(zero_copy_only=False)
+    old = _canonical_codes(corrections.column("old_code")).to_numpy(zero_copy_only=False)
     target = np.where(action == "replace", old, np.where(action == "remove", code, "")).astype(str)
 
     for column, roles in (("diagnoses", ("principal", "secondary")), ("procedures", ("procedure",))):

@@ -11,6 +11,7 @@ from collections import defaultdict
 
 import attrs
 
+from nordgroup.codes import canonical_code
 from nordgroup.exceptions import TableFormatError
 from nordgroup.tables.model import (
     ComplicationCategory,
@@ -27,7 +28,6 @@ from nordgroup.tables.model import (
 
 _FLOAT_INTEGER = re.compile(r"^(\d+)\.0+$")
 _LIMIT = re.compile(r"^([<>])\s*(\d+)$")
-_CODE_MARKS = str.maketrans("", "", " .*†+!")
 
 DIAGNOSIS_VARTYPES = {"MDC", "DGCAT", "PDGPRO", "PDGPROP", "DGPROP", "SDGPRO", "SDGPROP", "COMPL", "PROCPR", "OR"}
 PROCEDURE_VARTYPES = {"OR", "PROCPR", "PROCPRO", "CC", "DGPROP"}
@@ -46,7 +46,7 @@ def clean_value(text: object) -> str:
 
 def clean_code(text: object) -> str:
     """A diagnosis or procedure code as the tables key it: no dots, marks, spaces; upper case."""
-    return clean_value(text).translate(_CODE_MARKS)
+    return canonical_code(clean_value(text))
 
 
 def clean_mdc(text: object) -> str:
@@ -146,8 +146,12 @@ class TableBuilder:
         ordered = [raw for _, raw in sorted(self._rules, key=lambda item: item[0])]
         rules = tuple(self._make_rule(position, raw) for position, raw in enumerate(ordered))
         self._rule_rows = [raw["row"] for raw in ordered]  # findings name the row of the file
-        diagnoses = {key: _freeze_diagnosis(raw) for key, raw in self._diagnoses.items()}
-        procedures = {code: _freeze_procedure(raw) for code, raw in self._procedures.items()}
+        # Most codes share their properties with others (20 000 Norwegian diagnoses, 2 200 distinct
+        # property sets): one object per distinct value keeps memory down and the table cache
+        # quick to read back (pickle writes a shared object once).
+        interned: dict = {}
+        diagnoses = {key: _freeze(DiagnosisProperties, raw, interned) for key, raw in self._diagnoses.items()}
+        procedures = {code: _freeze(ProcedureProperties, raw, interned) for code, raw in self._procedures.items()}
         categories = {
             code: ComplicationCategory(code=code, activating_dgprop=frozenset(activators))
             for code, activators in self._categories.items()
@@ -271,9 +275,7 @@ def _new_procedure() -> dict:
     return {"or_value": 0, "procpr": set(), "cc": 0, "dgprop": set()}
 
 
-def _freeze_diagnosis(raw: dict) -> DiagnosisProperties:
-    return DiagnosisProperties(**{k: frozenset(v) if isinstance(v, set) else v for k, v in raw.items()})
-
-
-def _freeze_procedure(raw: dict) -> ProcedureProperties:
-    return ProcedureProperties(**{k: frozenset(v) if isinstance(v, set) else v for k, v in raw.items()})
+def _freeze(cls: type, raw: dict, interned: dict):
+    """`cls` made of `raw` (sets frozen), the same object as an equal one made before."""
+    value = cls(**{k: frozenset(v) if isinstance(v, set) else v for k, v in raw.items()})
+    return interned.setdefault(value, value)

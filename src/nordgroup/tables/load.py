@@ -13,7 +13,7 @@ from nordgroup.tables.model import DrgTables, ReleaseInfo
 
 __all__ = ["default_cache_dir", "load_tables"]
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 def default_cache_dir() -> Path:

@@ -1,0 +1,127 @@
+"""The handlers of `group`, `synth`, `demo` and `tables info`: grouping on the command line.
+
+`cli.py` holds the grammar and calls these with the parsed arguments; each returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nordgroup.encode import FLAG_NAMES
+from nordgroup.episodes import read_episodes, write_table
+from nordgroup.grouper import Grouper
+from nordgroup.synth import synthesize
+from nordgroup.tables.load import load_tables
+from nordgroup.tables.model import DrgTables
+
+DEMO_TABLES = Path(__file__).resolve().parents[2] / "grouper_tables"
+_CHUNK = 200_000  # rows per kernel call on the command line: bounded memory, a moving progress bar
+OK_RETURN_CODES = ("0", "A")  # the guide: "0 or the letter A means that the input data are correct"
+
+
+def _tables(path: str) -> DrgTables:
+    return load_tables(path, cache=True)
+
+
+def guess_layout(path: str, layout: str | None) -> str:
+    if layout:
+        return layout
+    if path.endswith((".txt", ".txt.gz")):
+        return "nor-string"
+    head = Path(path).read_bytes()[:2048] if Path(path).suffix == ".csv" else b""
+    return "nor-string" if b"DRGGrupperingsstreng" in head or b"case_string" in head else "canonical"
+
+
+def group_command(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    grouper = Grouper(_tables(args.tables))
+    episodes = read_episodes(args.input, layout=guess_layout(args.input, args.layout))
+    results = [grouper.group(chunk) for chunk in _progress(episodes, args.quiet)]
+    result = pa.concat_tables(results) if results else grouper.group(episodes)
+    write_table(result, args.output)
+    print(summary(result, grouper.tables, time.perf_counter() - started, args.output))
+    return 0
+
+
+def _progress(table: pa.Table, quiet: bool):
+    if len(table) <= _CHUNK or quiet:
+        yield table
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=len(table), unit=" episodes", unit_scale=True, file=sys.stderr) as bar:
+        for start in range(0, len(table), _CHUNK):
+            chunk = table.slice(start, _CHUNK)
+            yield chunk
+            bar.update(len(chunk))
+
+
+def summary(result: pa.Table, tables: DrgTables, seconds: float, output: str | None = None) -> str:
+    """One screen: episodes, DRGs, error DRGs, unknown codes, time."""
+    n = len(result)
+    errors = pc.sum(pc.invert(pc.is_in(pc.fill_null(result["rtc"], ""), pa.array(OK_RETURN_CODES)))).as_py() or 0
+    flags = result["flags"].to_numpy()
+    lines = [
+        f"tables      {tables.release.label} ({len(tables.rules)} rules)",
+        f"episodes    {n:,}",
+        f"DRGs        {len(pc.unique(result['drg'])):,} distinct",
+        f"error DRGs  {errors:,} with a return code other than 0/A ({100 * errors / max(n, 1):.2f} %)",
+    ]
+    for bit, name in FLAG_NAMES.items():
+        count = int(((flags & bit) != 0).sum())
+        if count:
+            lines.append(f"            {count:,} rows: {name}")
+    top = pc.value_counts(result["drg"]).to_pylist()
+    top.sort(key=lambda item: -item["counts"])
+    lines.append("top DRGs    " + ", ".join(f"{item['values']} ({item['counts']:,})" for item in top[:5]))
+    lines.append(f"time        {seconds:.2f} s ({n / max(seconds, 1e-9):,.0f} episodes/s, table loading included)")
+    if output:
+        lines.append(f"written     {output}")
+    return "\n".join(lines)
+
+
+def synth_command(args: argparse.Namespace) -> int:
+    table = synthesize(_tables(args.tables), args.n, seed=args.seed)
+    write_table(table, args.output)
+    print(f"{len(table):,} synthetic episodes written to {args.output}")
+    return 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """The main job on the embedded demo tables: synthesize, group, summarise."""
+    started = time.perf_counter()
+    tables = _tables(str(DEMO_TABLES))
+    episodes = synthesize(tables, args.n, seed=args.seed)
+    result = Grouper(tables).group(episodes)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_table(result, output)
+    print(summary(result, tables, time.perf_counter() - started, str(output)))
+    print("(demo tables: illustrative, not an official NordDRG release; see grouper_tables/README.md)")
+    return 0
+
+
+def tables_info_command(args: argparse.Namespace) -> int:
+    tables = _tables(args.path)
+    release = tables.release
+    print(f"release     {release.label} ({release.layout})")
+    print(f"source      {', '.join(release.source_files)}")
+    print(f"sha256      {release.source_hash}")
+    print(
+        f"contents    {len(tables.rules):,} rules, {len(tables.diagnoses):,} diagnoses, "
+        f"{len(tables.procedures):,} procedures, {len(tables.drgs):,} DRGs, "
+        f"{len(tables.complication_categories):,} complication categories"
+    )
+    print(f"findings    {len(tables.findings):,}")
+    for finding in tables.findings[: args.findings]:
+        row = f" row {finding.row}" if finding.row is not None else ""
+        print(f"  [{finding.table}{row}] {finding.kind}: {finding.message}")
+    if len(tables.findings) > args.findings:
+        print(f"  ... {len(tables.findings) - args.findings} more (--findings N shows more)")
+    return 0

@@ -1,0 +1,72 @@
+"""The handlers of `nordgroup tables code`, `tables drg` and `tables diff`: questions to the tables.
+
+Meant for interactive use, so this module reads the cached tables and nothing heavier: no Arrow,
+no Numba. `cli.py` holds the grammar; each handler prints and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from nordgroup.explore import code_info, diff_tables, drg_contents, drgs_for_code
+from nordgroup.tables.load import load_tables
+
+__all__ = ["run_code", "run_diff", "run_drg"]
+
+
+def run_code(args: argparse.Namespace) -> int:
+    tables = load_tables(args.tables, cache=True)
+    info = code_info(tables, args.code)
+    drgs = drgs_for_code(tables, args.code, args.role) if args.role else None
+    if args.json:
+        payload = {"code": info.code, "properties": [list(row) for row in info.properties]}
+        if drgs is not None:
+            payload["role"] = drgs.role
+            payload["drgs"] = {d: {"rule": drgs.rules[d]} for d in drgs.drgs}
+            payload["unreachable_rules"] = {
+                rule: {"reason": proof.reason, "shadowed_by": list(proof.shadowed_by)}
+                for rule, proof in drgs.unreachable.items()
+            }
+            if drgs.unconfirmed:  # only a bug fills it (see CodeDrgs)
+                payload["unconfirmed_rules"] = list(drgs.unconfirmed)
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(info)
+        if drgs is not None:
+            print(drgs)
+    return 0 if info.known else 1
+
+
+def run_drg(args: argparse.Namespace) -> int:
+    contents = drg_contents(load_tables(args.tables, cache=True), args.drg)
+    if args.json:
+        payload = {
+            "drg": contents.drg,
+            "mdc": contents.mdc,
+            "name": contents.name,
+            "rules": [
+                {
+                    "rule": c.rule.id,
+                    "position": c.rule.position,
+                    "conditions": c.rule.conditions(),
+                    "principals": list(c.principals),
+                    "procedures": {k: list(v) for k, v in c.procedures.items()},
+                }
+                for c in contents.rules
+            ],
+        }
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(contents)
+    return 0 if contents.rules else 1
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    changes = diff_tables(load_tables(args.a, cache=True), load_tables(args.b, cache=True))
+    print(changes)
+    if args.output:
+        from nordgroup.episodes import write_table  # Arrow only when a table is written
+
+        write_table(changes.to_arrow(), args.output)
+    return 0
