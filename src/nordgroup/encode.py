@@ -1,8 +1,9 @@
 """Encoding canonical Arrow episodes into the integer arrays the kernel reads.
 
-Codes repeat: a year of episodes uses a few tens of thousands of distinct codes. So each list
-column is dictionary-encoded once by Arrow (in C++), each *distinct* written code is cleaned and
-looked up in Python, and the per-element rows are gathered with one numpy `take`.
+Most written codes are clean and known, so each list column is first looked up whole in the
+tables' codes by Arrow (in C++). Only the rest (pairs, marks, dots, lower case, blanks, unknown
+codes) goes the readable way: dictionary-encoded, each *distinct* writing cleaned and looked up in
+Python once, the result gathered back with one numpy `take`.
 """
 
 from __future__ import annotations
@@ -99,50 +100,60 @@ class _CodeLookup:
 
 
 _lookup = per_object(_CodeLookup)
-# A written code that cleaning leaves alone: upper-case letters and digits only.
-_CLEAN_CODE = r"^[A-Z0-9]+$"
 
 
-def _clean_and_position(distinct: pa.Array, codes: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Which distinct written codes are already clean, and the position of each in `codes` (-1: absent)."""
-    clean = pc.match_substring_regex(distinct, _CLEAN_CODE).to_numpy(zero_copy_only=False)
-    position = pc.fill_null(pc.index_in(distinct, value_set=codes), -1).to_numpy(zero_copy_only=False)
-    return clean, position
+def _found(values: pa.Array, codes: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Which elements are written exactly as one of `codes` (a clean code: looked up in C++), and where."""
+    position = pc.index_in(values, value_set=codes)
+    found = position.is_valid().to_numpy(zero_copy_only=False)
+    return found, pc.fill_null(position, 0).to_numpy(zero_copy_only=False)
 
 
-def _diagnosis_rows(distinct: pa.Array, compiled: CompiledTables):
-    """Per distinct written diagnosis: its key rows (pair, asterisk or single, dagger), whether any
-    is known, whether cleaning changed it, whether nothing was left (`""`, `*`)."""
+def _diagnosis_rows(values: pa.Array, compiled: CompiledTables):
+    """Per written diagnosis: its key rows (pair, asterisk or single, dagger), whether any is known,
+    whether cleaning changed it, whether nothing was left (`""`, `*`)."""
     lookup = _lookup(compiled)
-    m = len(distinct)
-    rows = np.full((m, 3), NONE, np.int32)
-    cleaned = np.zeros(m, np.bool_)
-    blank = np.zeros(m, np.bool_)
-    clean, position = _clean_and_position(distinct, lookup.diagnosis_codes)
-    found = clean & (position >= 0)
-    rows[found, 1] = lookup.diagnosis_rows[position[found]]
-    # the rest (pairs, marks, dots, lower case, blanks) the readable way, one distinct code at a time
-    for index in np.flatnonzero(~clean):
-        dagger, asterisk, changed = split_written_diagnosis(distinct[index].as_py())
-        rows[index] = diagnosis_rows(compiled, dagger, asterisk)
-        cleaned[index] = changed
-        blank[index] = not (dagger or asterisk)
-    known = ((rows >= 0) & compiled.key_known[np.maximum(rows, 0)]).any(1)
+    rows = np.full((len(values), 3), NONE, np.int32)
+    found, position = _found(values, lookup.diagnosis_codes)
+    rows[:, 1] = np.where(found, lookup.diagnosis_rows[position], NONE)
+    known = found & compiled.key_known[lookup.diagnosis_rows[position]]
+    cleaned = np.zeros(len(values), np.bool_)
+    blank = np.zeros(len(values), np.bool_)
+    # the rest (pairs, marks, dots, lower case, blanks, unknown codes) the readable way, once per
+    # distinct writing
+    rest = np.flatnonzero(~found)
+    if len(rest):
+        indices, distinct = _distinct(values.take(rest))
+        distinct_rows = np.empty((len(distinct), 3), np.int32)
+        distinct_cleaned = np.zeros(len(distinct), np.bool_)
+        distinct_blank = np.zeros(len(distinct), np.bool_)
+        for index, text in enumerate(distinct.to_pylist()):
+            dagger, asterisk, changed = split_written_diagnosis(text)
+            distinct_rows[index] = diagnosis_rows(compiled, dagger, asterisk)
+            distinct_cleaned[index] = changed
+            distinct_blank[index] = not (dagger or asterisk)
+        distinct_known = ((distinct_rows >= 0) & compiled.key_known[np.maximum(distinct_rows, 0)]).any(1)
+        rows[rest] = distinct_rows[indices]
+        known[rest] = distinct_known[indices]
+        cleaned[rest] = distinct_cleaned[indices]
+        blank[rest] = distinct_blank[indices]
     return rows, known, cleaned, blank
 
 
-def _procedure_rows(distinct: pa.Array, compiled: CompiledTables):
-    """Per distinct written procedure: its row (or NONE), whether cleaning changed it, whether blank."""
-    m = len(distinct)
-    clean, position = _clean_and_position(distinct, _lookup(compiled).procedure_codes)
-    rows = np.where(clean, position, NONE).astype(np.int32)
-    cleaned = np.zeros(m, np.bool_)
-    blank = np.zeros(m, np.bool_)
-    for index in np.flatnonzero(~clean):
-        cleaning = clean_written_code(distinct[index].as_py())
-        rows[index] = compiled.procedure_index.get(cleaning.cleaned, NONE)
-        cleaned[index] = cleaning.changed
-        blank[index] = cleaning.cleaned == ""
+def _procedure_rows(values: pa.Array, compiled: CompiledTables):
+    """Per written procedure: its row (or NONE), whether cleaning changed it, whether blank."""
+    found, position = _found(values, _lookup(compiled).procedure_codes)
+    rows = np.where(found, position, NONE).astype(np.int32)
+    cleaned = np.zeros(len(values), np.bool_)
+    blank = np.zeros(len(values), np.bool_)
+    rest = np.flatnonzero(~found)
+    if len(rest):
+        indices, distinct = _distinct(values.take(rest))
+        cleanings = [clean_written_code(text) for text in distinct.to_pylist()]
+        distinct_rows = np.array([compiled.procedure_index.get(c.cleaned, NONE) for c in cleanings], np.int32)
+        rows[rest] = distinct_rows[indices]
+        cleaned[rest] = np.array([c.changed for c in cleanings], np.bool_)[indices]
+        blank[rest] = np.array([c.cleaned == "" for c in cleanings], np.bool_)[indices]
     return rows, cleaned, blank
 
 
@@ -156,11 +167,7 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     flags = np.zeros(n, np.uint8)
 
     dx_offsets, dx_values = _offsets(table.column("diagnoses"))
-    indices, distinct = _distinct(dx_values)
-    distinct_rows, distinct_known, distinct_cleaned, distinct_blank = _diagnosis_rows(distinct, compiled)
-    dx_rows = distinct_rows[indices]
-    element_known = distinct_known[indices]
-    element_blank = distinct_blank[indices]
+    dx_rows, element_known, cleaned_elements, element_blank = _diagnosis_rows(dx_values, compiled)
     counts = np.diff(dx_offsets)
     first = dx_offsets[:-1]
     has_principal = counts > 0
@@ -169,21 +176,17 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     principal_unknown[has_principal] = ~element_known[first[has_principal]]
     flags[principal_unknown] |= FLAG_UNKNOWN_PRINCIPAL
     row_of_element = np.repeat(np.arange(n), counts)
-    secondary = np.ones(len(indices), np.bool_)
+    secondary = np.ones(len(dx_values), np.bool_)
     secondary[first[counts > 0]] = False
     unknown_secondary = secondary & ~element_known & ~element_blank
     flags[_rows_with(row_of_element, unknown_secondary, n)] |= FLAG_UNKNOWN_SECONDARY
-    cleaned_elements = distinct_cleaned[indices]
     flags[_rows_with(row_of_element, cleaned_elements, n)] |= FLAG_CODE_CLEANED
 
     proc_offsets, proc_values = _offsets(table.column("procedures"))
-    indices, distinct = _distinct(proc_values)
-    distinct_rows, distinct_cleaned, distinct_blank = _procedure_rows(distinct, compiled)
-    proc_rows = distinct_rows[indices]
+    proc_rows, proc_changed, proc_blank = _procedure_rows(proc_values, compiled)
     proc_row_of_element = np.repeat(np.arange(n), np.diff(proc_offsets))
-    unknown = (proc_rows < 0) & ~distinct_blank[indices]
+    unknown = (proc_rows < 0) & ~proc_blank
     flags[_rows_with(proc_row_of_element, unknown, n)] |= FLAG_UNKNOWN_PROCEDURE
-    proc_changed = distinct_cleaned[indices]
     flags[_rows_with(proc_row_of_element, proc_changed, n)] |= FLAG_CODE_CLEANED
 
     sex = pc.fill_null(table.column("sex"), 0).to_numpy().astype(np.int8)
