@@ -51,3 +51,25 @@ def test_a_pickled_value_is_built_once_and_read_back(tmp_path):
     assert pickled(path, build) == {"rules": [1, 2, 3]}
     assert len(builds) == 1
     assert [p.name for p in path.parent.iterdir()] == ["value.pickle"]  # no temporary file left
+
+
+def test_compiled_arrays_do_not_depend_on_the_hash_seed():
+    """Two processes with different hash seeds compile the same bytes (sets iterate differently)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import DEMO_TABLES
+
+    code = (
+        "import hashlib; from nordgroup import load_tables; from nordgroup.compile import compile_tables; "
+        f"arrays = compile_tables(load_tables({str(DEMO_TABLES)!r})).kernel_arrays(); "
+        "print(hashlib.sha256(b''.join(getattr(a, 'tobytes', lambda: repr(a).encode())() for a in arrays)).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1 and "" not in digests

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +38,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "13"
+_CACHE_VERSION = "14"
 
 # A diagnosis key's fields, one 64-byte row of `key_record`: the kernel reads a code at a random row
 # of a table larger than the core's cache, and one row per code costs one memory access where a
@@ -156,13 +158,11 @@ def _words(count: int) -> int:
 
 
 class _Vocabulary:
-    """Text values to consecutive ids."""
+    """Text values to consecutive ids, in sorted order: the compiled arrays then do not depend on
+    the order sets happen to iterate in, which changes with Python's hash seed."""
 
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-
-    def add(self, value: str) -> int:
-        return self.ids.setdefault(value, len(self.ids))
+    def __init__(self, values: Iterable[str]) -> None:
+        self.ids: dict[str, int] = {value: i for i, value in enumerate(sorted(set(values)))}
 
     def get(self, value: str) -> int:
         return self.ids.get(value, NEVER) if value else NONE
@@ -195,37 +195,24 @@ def _recoded(value: str, prefix: str) -> str:
 
 
 def _compile(tables: DrgTables) -> CompiledTables:
-    mdc, dgcat, pdgprop, dgprop, procpr = (_Vocabulary() for _ in range(5))
-    categories = _Vocabulary()
-    for props in tables.diagnoses.values():
-        for value in (props.mdc, _recoded(props.mdc, "12"), _recoded(props.mdc, "13")):
-            if value:
-                mdc.add(value)
-        for value in (props.dgcat, _recoded(props.dgcat, "12"), _recoded(props.dgcat, "13")):
-            if value:
-                dgcat.add(value)
-        for value in props.pdgprop:
-            pdgprop.add(value)
-        for value in props.dgprop | props.sdgprop:
-            dgprop.add(value)
-        for value in props.procpr:
-            procpr.add(value)
-        for value in props.compl:
-            categories.add(value)
-    for props in tables.procedures.values():
-        for value in props.procpr:
-            procpr.add(value)
-        for value in props.dgprop:
-            dgprop.add(value)
-    for category in tables.complication_categories.values():
-        categories.add(category.code)
-        for value in category.activating_dgprop:
-            dgprop.add(value)
-
-    for category in tables.exclusions:
-        categories.add(category)
+    diagnoses, procedures = tables.diagnoses.values(), tables.procedures.values()
+    mdc = _Vocabulary(v for p in diagnoses for v in (p.mdc, _recoded(p.mdc, "12"), _recoded(p.mdc, "13")) if v)
+    dgcat = _Vocabulary(v for p in diagnoses for v in (p.dgcat, _recoded(p.dgcat, "12"), _recoded(p.dgcat, "13")) if v)
+    pdgprop = _Vocabulary(v for p in diagnoses for v in p.pdgprop)
+    dgprop = _Vocabulary(
+        chain(
+            (v for p in diagnoses for v in p.dgprop | p.sdgprop),
+            (v for p in procedures for v in p.dgprop),
+            (v for c in tables.complication_categories.values() for v in c.activating_dgprop),
+        )
+    )
+    procpr = _Vocabulary(chain((v for p in diagnoses for v in p.procpr), (v for p in procedures for v in p.procpr)))
+    categories = _Vocabulary(
+        chain((v for p in diagnoses for v in p.compl), tables.complication_categories, tables.exclusions)
+    )
     # Excluded principals without properties of their own still need a row to carry the exclusion.
-    keys = list(dict.fromkeys([*tables.diagnoses, *(key for keys in tables.exclusions.values() for key in keys)]))
+    excluded = sorted(key for keys in tables.exclusions.values() for key in keys)
+    keys = list(dict.fromkeys([*tables.diagnoses, *excluded]))
     diagnosis_index = {key: row for row, key in enumerate(keys)}
     n_keys = len(keys)
     pw, dw, rw, cw = (_words(len(v.ids)) for v in (pdgprop, dgprop, procpr, categories))
