@@ -793,10 +793,9 @@ class _Search:
         return self._define(self.cnf.either(options))
 
     def _define(self, literal: int) -> int:
-        """Hand the clauses defining new variables to both solvers."""
+        """Hand the clauses defining new variables to the solver."""
         for clause in self.cnf.clauses:
             self.solver.add_clause(clause)
-            self.prover.add_clause(clause)
         self.cnf.clauses.clear()
         return literal
 
@@ -807,19 +806,19 @@ class _Search:
         if not self.placed:
             return witnesses, unreachable, unconfirmed
         space = self.space
-        # `solver` keeps every earlier rule failing for good; `prover` keeps each behind a guard
-        # literal, so that a refutation can name the earlier rules it needs
-        self.solver, self.prover = (Solver(name=_SOLVER, bootstrap_with=space.clauses) for _ in range(2))
-        for solver in (self.solver, self.prover):
-            for literals in space.at_most_ones:
-                solver.add_atmost(literals, 1)
+        # Each earlier rule's failure is a clause behind a guard literal: a search assumes every
+        # guard, so a refutation's core names the earlier rules it needs. (A second solver holding
+        # the failures for good cost its set-up and was no faster.)
+        self.solver = Solver(name=_SOLVER, bootstrap_with=space.clauses)
+        for literals in space.at_most_ones:
+            self.solver.add_atmost(literals, 1)
         # small witnesses: the solver tries "no code of this class" first
         self.solver.set_phases(space.phases)
         # what placing the code alone decides (a principal's MDC, ...): refuted without a search;
         # asked before the placement joins the formula, as propagation reports only what follows
         # from assumptions
         units = [clause[0] for clause in self.cnf.clauses if len(clause) == 1]
-        settled = {TRUE, *units, *self.prover.propagate(assumptions=units)[1]}
+        settled = {TRUE, *units, *self.solver.propagate(assumptions=units)[1]}
         self._define(TRUE)
         reached: set[str] = set()
         guards: list[tuple[int, Rule]] = []
@@ -834,7 +833,7 @@ class _Search:
                     unreachable[rule.id] = Unreachable(rule.id, reason, conditions=(broken,))
                 else:
                     needed = [lit for _, lit in conditions if lit != TRUE] + ([satisfied] if satisfied != TRUE else [])
-                    if self.solver.solve(assumptions=needed):
+                    if self.solver.solve(assumptions=needed + [guard for guard, _ in guards]):
                         episode = self._witness(self.solver.get_model(), rule)
                         if episode is None:
                             unconfirmed.append(rule.id)
@@ -842,7 +841,8 @@ class _Search:
                             witnesses[rule.id] = episode
                             reached.add(rule.drg)
                     else:
-                        proof = self._prove(rule, conditions, satisfied, guards)
+                        core = set(self.solver.get_core() or ())
+                        proof = self._prove(rule, conditions, satisfied, guards, core)
                         if proof is None:
                             unconfirmed.append(rule.id)
                         else:
@@ -852,41 +852,41 @@ class _Search:
                 fails = [-lit for _, lit in conditions if lit != TRUE]
                 guard = self.cnf.new()
                 self._define(guard)
-                self.solver.add_clause(fails or [-TRUE])
-                self.prover.add_clause([-guard, *fails])
+                self.solver.add_clause([-guard, *fails])
                 guards.append((guard, rule))
         finally:
             self.solver.delete()
-            self.prover.delete()
         return witnesses, unreachable, unconfirmed
 
     # ---- refutations
 
     def _prove(
-        self, rule: Rule, conditions: tuple[tuple[str, int], ...], satisfied: int, guards: list[tuple[int, Rule]]
+        self,
+        rule: Rule,
+        conditions: tuple[tuple[str, int], ...],
+        satisfied: int,
+        guards: list[tuple[int, Rule]],
+        core: set[int],
     ) -> Unreachable | None:
-        """Why `solver` found no episode: the rule's own conditions, or the earlier rules it needs.
-
-        None when `prover`, holding the same formula, disagrees: a bug, reported as unconfirmed.
-        """
+        """Why the search (whose core is `core`) found no episode: the rule's own conditions, or
+        the earlier rules it needs. None when the solver contradicts itself: a bug, reported as
+        unconfirmed."""
         named = [(label, lit) for label, lit in conditions if lit != TRUE]
         if satisfied != TRUE:
             named.append((f"{self.text} meeting one of them", satisfied))
         own = [lit for _, lit in named]
         used: list[int] = []
-        if self.prover.propagate(assumptions=own)[0]:
-            if self.prover.solve(assumptions=own + [guard for guard, _ in guards]):
-                return None
-            used = self._core([guard for guard, _ in guards])
+        if self.solver.propagate(assumptions=own)[0]:  # the own conditions alone do not clash
+            used = [guard for guard, _ in guards if guard in core]
         if not used:
-            if self.prover.solve(assumptions=own):
+            if self.solver.solve(assumptions=own):
                 return None
             core = self._minimal([], self._core(own))
             labels = tuple(label for label, lit in named if lit in core)
             shown = ", ".join(label for label in labels if not label.startswith(self.text)) or "its conditions"
             return Unreachable(rule.id, f"{shown}: never with {self.text} as {self.role}", conditions=labels)
         # one earlier rule whose conditions the rule's own imply is found by propagation alone
-        single = next((g for g in reversed(used) if not self.prover.propagate(assumptions=[*own, g])[0]), None)
+        single = next((g for g in reversed(used) if not self.solver.propagate(assumptions=[*own, g])[0]), None)
         needed = set([single] if single else self._minimal(own, used))
         shadowing = [earlier for guard, earlier in guards if guard in needed]
         names = ", ".join(f"{r.id} (DRG {r.drg})" for r in shadowing)
@@ -894,7 +894,7 @@ class _Search:
         return Unreachable(rule.id, reason, shadowed_by=tuple(r.id for r in shadowing))
 
     def _core(self, among: list[int]) -> list[int]:
-        core = set(self.prover.get_core() or ())
+        core = set(self.solver.get_core() or ())
         return [lit for lit in among if lit in core]
 
     def _minimal(self, fixed: list[int], candidates: list[int]) -> list[int]:
@@ -903,8 +903,8 @@ class _Search:
         for lit in list(candidates):
             if len(needed) > 1 and lit in needed:
                 trial = [other for other in needed if other != lit]
-                if not self.prover.solve(assumptions=fixed + trial):
-                    needed = [other for other in trial if other in set(self.prover.get_core() or trial)]
+                if not self.solver.solve(assumptions=fixed + trial):
+                    needed = [other for other in trial if other in set(self.solver.get_core() or trial)]
         return needed
 
     # ---- witnesses
