@@ -1,4 +1,4 @@
-"""Episodes as Arrow: the canonical schema, the readers of every supported layout, code cleaning.
+"""Episodes as Arrow: the canonical schema and a reader for every supported layout.
 
 The canonical layout (one row per episode; any further columns are passed through untouched):
 
