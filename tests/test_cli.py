@@ -79,3 +79,24 @@ def test_table_questions_load_neither_arrow_nor_numba():
         "loaded = {'pyarrow', 'numba'} & set(sys.modules); assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_subcommand_names_a_handler_that_exists():
+    """Handlers are imported only when their subcommand runs: a misspelt one must fail here."""
+    import argparse
+    import importlib
+
+    from nordgroup.cli import main_parser
+
+    def handlers(parser: argparse.ArgumentParser):
+        for action in parser._subparsers._group_actions if parser._subparsers else ():
+            for sub in action.choices.values():
+                if sub.get_default("handler") is not None:
+                    yield sub.get_default("handler")
+                yield from handlers(sub)
+
+    found = list(handlers(main_parser()))
+    assert len(found) == 11  # group synth demo, tables info/code/drg/diff, explain, audit, price, simulate
+    for handler in found:
+        module, name = handler.args
+        assert callable(getattr(importlib.import_module(f"nordgroup.{module}"), name))

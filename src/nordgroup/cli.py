@@ -9,6 +9,7 @@ Library code raises exceptions; `main` turns them into one line on stderr and ex
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -24,11 +25,11 @@ LAYOUTS = ("canonical", "wide", "nor-string")
 
 def _handler(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     """The handler `name` of `nordgroup.<module>`, imported when it is called."""
+    return functools.partial(_run_handler, module, name)
 
-    def run(args: argparse.Namespace) -> int:
-        return getattr(importlib.import_module(f"nordgroup.{module}"), name)(args)
 
-    return run
+def _run_handler(module: str, name: str, args: argparse.Namespace) -> int:
+    return getattr(importlib.import_module(f"nordgroup.{module}"), name)(args)
 
 
 def _layout_argument(parser: argparse.ArgumentParser) -> None:
