@@ -190,14 +190,21 @@ def _cache_key(tables: DrgTables) -> str:
     return hashlib.sha256(f"{_CACHE_VERSION}:{tables.release.source_hash}".encode()).hexdigest()[:32]
 
 
-def _recoded(value: str, prefix: str) -> str:
-    return prefix + value[2:] if value.startswith("98") else value
+def _by_sex(value: str) -> tuple[str, str, str]:
+    """A `98`-prefixed (sex-dependent) MDC or DGCAT as read for unknown sex, men (`12`), women (`13`)."""
+    return (value, "12" + value[2:], "13" + value[2:]) if value.startswith("98") else (value, value, value)
+
+
+def _by_sex_ids(vocabulary: _Vocabulary) -> np.ndarray:
+    """[values, 3] ids of each value's reading by sex (see `_by_sex`)."""
+    rows = [[vocabulary.ids[v] for v in _by_sex(value)] for value in vocabulary.values()]
+    return np.array(rows or np.zeros((0, 3)), np.int16).reshape(-1, 3)
 
 
 def _compile(tables: DrgTables) -> CompiledTables:
     diagnoses, procedures = tables.diagnoses.values(), tables.procedures.values()
-    mdc = _Vocabulary(v for p in diagnoses for v in (p.mdc, _recoded(p.mdc, "12"), _recoded(p.mdc, "13")) if v)
-    dgcat = _Vocabulary(v for p in diagnoses for v in (p.dgcat, _recoded(p.dgcat, "12"), _recoded(p.dgcat, "13")) if v)
+    mdc = _Vocabulary(v for p in diagnoses for v in _by_sex(p.mdc) if v)
+    dgcat = _Vocabulary(v for p in diagnoses for v in _by_sex(p.dgcat) if v)
     pdgprop = _Vocabulary(v for p in diagnoses for v in p.pdgprop)
     dgprop = _Vocabulary(
         chain(
@@ -241,16 +248,7 @@ def _compile(tables: DrgTables) -> CompiledTables:
         for key in excluded:
             _set(key_excluded_from, diagnosis_index[key], categories.ids[category])
 
-    mdc_by_sex = np.array(
-        [[mdc.ids[v], mdc.ids[_recoded(v, "12")], mdc.ids[_recoded(v, "13")]] for v in mdc.values()]
-        or np.zeros((0, 3)),
-        np.int16,
-    ).reshape(-1, 3)
-    dgcat_by_sex = np.array(
-        [[dgcat.ids[v], dgcat.ids[_recoded(v, "12")], dgcat.ids[_recoded(v, "13")]] for v in dgcat.values()]
-        or np.zeros((0, 3)),
-        np.int16,
-    ).reshape(-1, 3)
+    mdc_by_sex, dgcat_by_sex = _by_sex_ids(mdc), _by_sex_ids(dgcat)
 
     procedures = list(tables.procedures)
     procedure_index = {code: row for row, code in enumerate(procedures)}
