@@ -97,6 +97,7 @@ class _CodeLookup:
         self.diagnosis_codes = pa.array([code for code, _ in singles], pa.string())
         self.diagnosis_rows = np.array([row for _, row in singles], np.int32)
         self.procedure_codes = pa.array(list(compiled.procedure_index), pa.string())
+        self.procedure_rows = np.array(list(compiled.procedure_index.values()), np.int32)
 
 
 _lookup = per_object(_CodeLookup)
@@ -142,8 +143,9 @@ def _diagnosis_rows(values: pa.Array, compiled: CompiledTables):
 
 def _procedure_rows(values: pa.Array, compiled: CompiledTables):
     """Per written procedure: its row (or NONE), whether cleaning changed it, whether blank."""
-    found, position = _found(values, _lookup(compiled).procedure_codes)
-    rows = np.where(found, position, NONE).astype(np.int32)
+    lookup = _lookup(compiled)
+    found, position = _found(values, lookup.procedure_codes)
+    rows = np.where(found, lookup.procedure_rows[position], NONE).astype(np.int32)
     cleaned = np.zeros(len(values), np.bool_)
     blank = np.zeros(len(values), np.bool_)
     rest = np.flatnonzero(~found)
