@@ -73,3 +73,26 @@ def test_compiled_arrays_do_not_depend_on_the_hash_seed():
         for seed in ("1", "2")
     }
     assert len(digests) == 1 and "" not in digests
+
+
+def test_codes_the_kernel_cannot_tell_apart_share_one_row_and_rows_are_one_per_kind(nor_grouper):
+    """One row per distinct (properties, exclusions): the per-code arrays stay small enough for
+    the core's cache (see docs/performance.md), and no code reads another kind's row."""
+    grouper = nor_grouper(2017)
+    tables, compiled = grouper.tables, grouper.compiled
+    excluded_from: dict = {}
+    for category, keys in tables.exclusions.items():
+        for key in keys:
+            excluded_from.setdefault(key, set()).add(category)
+    kinds = [
+        ({key: (tables.diagnoses.get(key), frozenset(excluded_from.get(key, ()))) for key in compiled.diagnosis_index},
+         compiled.diagnosis_index, len(compiled.key_record)),
+        ({code: tables.procedures[code] for code in compiled.procedure_index},
+         compiled.procedure_index, len(compiled.procedure_record)),
+    ]  # fmt: skip
+    for kind_of, row_of, rows in kinds:
+        row_of_kind: dict = {}
+        for code, kind in kind_of.items():
+            assert row_of_kind.setdefault(kind, row_of[code]) == row_of[code]
+        assert sorted(row_of_kind.values()) == list(range(rows))  # distinct kinds, distinct rows, all used
+        assert rows < len(row_of) / 5
