@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import numpy as np
 from attrs import frozen
 from pysat.solvers import Solver
 
-from nordgroup._memo import per_object, pickled
+from nordgroup._memo import gc_paused, per_object, pickled
 from nordgroup.codes import ROLES, clean_written_code, split_written_diagnosis
 from nordgroup.reference import (
     Episode,
@@ -240,7 +242,8 @@ def drgs_for_code(tables: DrgTables, code: str, role: str = "principal", *, ever
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     written = split_written_diagnosis(code)[:2] if role != "procedure" else (clean_written_code(code).cleaned, "")
-    witnesses, unreachable, unconfirmed = _Search(tables, written, role).run(every_rule)
+    with gc_paused():  # the search makes many small objects and keeps none in cycles
+        witnesses, unreachable, unconfirmed = _Search(tables, written, role).run(every_rule)
     examples: dict[str, Episode] = {}
     rules: dict[str, str] = {}
     for rule in tables.rules:
@@ -372,7 +375,9 @@ _FIRST_PROCEDURE, _LATER_PROCEDURE = 7, 8
 class _Space:
     """The code-independent part of the formula for one table release."""
 
-    clauses: tuple[list[int], ...]
+    # the clauses one after another, and where each ends: read back as two buffers, not 77 000 lists
+    clause_literals: array
+    clause_ends: array
     at_most_ones: tuple[list[int], ...]
     top: int
     conditions: tuple[tuple[tuple[str, int], ...], ...]  # per rule: (label, literal) per filled column
@@ -391,7 +396,7 @@ class _Space:
     category_counts: Mapping[str, int]  # a category present would count (not excluded, activated)
     # item variable -> (place, member codes, what each member contributes there)
     items: Mapping[int, tuple[int, tuple[Any, ...], frozenset[Token]]]
-    item_vars: np.ndarray
+    item_vars: tuple[int, ...]
     phases: list[int]  # the value the solver tries first for each variable: the fewest codes
     # the rules that can match an episode of each (sex-recoded) principal MDC, in order: a rule
     # with another MDC fails on its `mdc` column, so the reference first match skips it anyway
@@ -400,6 +405,10 @@ class _Space:
     discharges: tuple[tuple[int, str], ...]
     ages: tuple[tuple[int, int | None], ...]
     durations: tuple[tuple[int, int | None], ...]
+
+    def clauses(self) -> list[list[int]]:
+        literals = self.clause_literals.tolist()
+        return [literals[start:end] for start, end in itertools.pairwise(itertools.chain((0,), self.clause_ends))]
 
 
 @per_object
@@ -410,7 +419,7 @@ def _space(tables: DrgTables) -> _Space:
     return pickled(default_cache_dir() / f"space-{key}.pickle", lambda: _build_space(tables))
 
 
-_SPACE_VERSION = "1"  # raise when `_Space` or what `_build_space` puts in it changes
+_SPACE_VERSION = "2"  # raise when `_Space` or what `_build_space` puts in it changes
 
 
 def _build_space(tables: DrgTables) -> _Space:
@@ -611,7 +620,6 @@ def _build_space(tables: DrgTables) -> _Space:
         tuple((f"{column} {value}", literal(rule, column, value)) for column, value in rule.conditions().items())
         for rule in rules
     )
-    item_vars = np.array(sorted(items), dtype=np.int64)
     phases = {var: -var for var in range(TRUE + 1, cnf.top + 1)}
     phases.update({abs(lit): lit for lit in cnf.rather_true})
     # witnesses read like ordinary stays: a man of 40, three days, discharged alive, unless a rule asks otherwise
@@ -619,7 +627,8 @@ def _build_space(tables: DrgTables) -> _Space:
     usual += [var for var, value in ages if value == _ADULT_AGE_DAYS] + [var for var, value in durations if value == 3]
     phases.update({var: var for var in usual})
     return _Space(
-        clauses=tuple(cnf.clauses),
+        clause_literals=array("i", itertools.chain.from_iterable(cnf.clauses)),
+        clause_ends=array("i", itertools.accumulate(map(len, cnf.clauses))),
         at_most_ones=tuple(cnf.at_most_ones),
         top=cnf.top,
         conditions=conditions,
@@ -637,7 +646,7 @@ def _build_space(tables: DrgTables) -> _Space:
         any_first_procedure=any_first_procedure,
         category_counts=category_counts,
         items=items,
-        item_vars=item_vars,
+        item_vars=tuple(sorted(items)),
         phases=list(phases.values()),
         rules_by_mdc={
             mdc: tuple(rule.position for rule in rules if rule.mdc in ("", mdc))
@@ -727,6 +736,8 @@ class _Search:
         self.tables, self.written, self.role = tables, written, role
         self.text = _code_text(written)
         self.space = _space(tables)
+        # a model lists every variable as +var or -var: pick the item variables' entries in C
+        self.item_literals = itemgetter(*(var - 1 for var in self.space.item_vars))
         self.cnf = _Cnf(self.space.top)
         self.first = self.later = -TRUE  # the code stands first / later among diagnoses or procedures
         self.placed = self._place()
@@ -809,7 +820,7 @@ class _Search:
         # Each earlier rule's failure is a clause behind a guard literal: a search assumes every
         # guard, so a refutation's core names the earlier rules it needs. (A second solver holding
         # the failures for good cost its set-up and was no faster.)
-        self.solver = Solver(name=_SOLVER, bootstrap_with=space.clauses)
+        self.solver = Solver(name=_SOLVER, bootstrap_with=space.clauses())
         for literals in space.at_most_ones:
             self.solver.add_atmost(literals, 1)
         # small witnesses: the solver tries "no code of this class" first
@@ -961,14 +972,13 @@ class _Search:
     def _episode(self, model: list[int]) -> tuple[Episode, list[tuple[str, Any, frozenset[Token]]]]:
         """The model's codes: an episode of those in fixed places, and the later ones, each optional."""
         space, diagnoses, role = self.space, self.tables.diagnoses, self.role
-        values = np.asarray(model, dtype=np.int64)
-        chosen = [int(var) for var in space.item_vars[values[space.item_vars - 1] > 0]]
+        chosen = [literal for literal in self.item_literals(model) if literal > 0]
         placed: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
         for var in chosen:
             placed[space.items[var][0]].append(space.items[var][1])
 
         def holds(var: int) -> bool:
-            return var == TRUE or (var > 0 and values[var - 1] > 0)
+            return var == TRUE or (var > 0 and model[var - 1] > 0)
 
         def pair(heads: tuple[DiagnosisKey, ...], others: list[tuple[Any, ...]]) -> tuple[str, str]:
             """A code written with a second one (dagger first), avoiding listed pairs' own properties."""
