@@ -25,7 +25,6 @@ import itertools
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -396,7 +395,7 @@ class _Space:
     category_counts: Mapping[str, int]  # a category present would count (not excluded, activated)
     # item variable -> (place, member codes, what each member contributes there)
     items: Mapping[int, tuple[int, tuple[Any, ...], frozenset[Token]]]
-    item_vars: tuple[int, ...]
+    item_vars: range  # the items are the first variables made, one after another
     phases: list[int]  # the value the solver tries first for each variable: the fewest codes
     # the rules that can match an episode of each (sex-recoded) principal MDC, in order: a rule
     # with another MDC fails on its `mdc` column, so the reference first match skips it anyway
@@ -419,7 +418,7 @@ def _space(tables: DrgTables) -> _Space:
     return pickled(default_cache_dir() / f"space-{key}.pickle", lambda: _build_space(tables))
 
 
-_SPACE_VERSION = "2"  # raise when `_Space` or what `_build_space` puts in it changes
+_SPACE_VERSION = "3"  # raise when `_Space` or what `_build_space` puts in it changes
 
 
 def _build_space(tables: DrgTables) -> _Space:
@@ -616,6 +615,9 @@ def _build_space(tables: DrgTables) -> _Space:
         died = discharges[1][0]
         return {"E": died, "N": -died, "R": discharges[2][0]}.get(value, -TRUE)
 
+    item_vars = range(min(items), max(items) + 1)
+    if len(item_vars) != len(items):
+        raise AssertionError("item variables must be numbered one after another")
     conditions = tuple(
         tuple((f"{column} {value}", literal(rule, column, value)) for column, value in rule.conditions().items())
         for rule in rules
@@ -646,7 +648,7 @@ def _build_space(tables: DrgTables) -> _Space:
         any_first_procedure=any_first_procedure,
         category_counts=category_counts,
         items=items,
-        item_vars=tuple(sorted(items)),
+        item_vars=item_vars,
         phases=list(phases.values()),
         rules_by_mdc={
             mdc: tuple(rule.position for rule in rules if rule.mdc in ("", mdc))
@@ -736,8 +738,6 @@ class _Search:
         self.tables, self.written, self.role = tables, written, role
         self.text = _code_text(written)
         self.space = _space(tables)
-        # a model lists every variable as +var or -var: pick the item variables' entries in C
-        self.item_literals = itemgetter(*(var - 1 for var in self.space.item_vars))
         self.cnf = _Cnf(self.space.top)
         self.first = self.later = -TRUE  # the code stands first / later among diagnoses or procedures
         self.placed = self._place()
@@ -833,6 +833,7 @@ class _Search:
         self._define(TRUE)
         reached: set[str] = set()
         guards: list[tuple[int, Rule]] = []
+        guard_literals: list[int] = []
         try:
             for rule, conditions in zip(self.tables.rules, space.conditions, strict=True):
                 satisfied = self._satisfied(rule)
@@ -844,7 +845,7 @@ class _Search:
                     unreachable[rule.id] = Unreachable(rule.id, reason, conditions=(broken,))
                 else:
                     needed = [lit for _, lit in conditions if lit != TRUE] + ([satisfied] if satisfied != TRUE else [])
-                    if self.solver.solve(assumptions=needed + [guard for guard, _ in guards]):
+                    if self.solver.solve(assumptions=needed + guard_literals):
                         episode = self._witness(self.solver.get_model(), rule)
                         if episode is None:
                             unconfirmed.append(rule.id)
@@ -865,6 +866,7 @@ class _Search:
                 self._define(guard)
                 self.solver.add_clause([-guard, *fails])
                 guards.append((guard, rule))
+                guard_literals.append(guard)
         finally:
             self.solver.delete()
         return witnesses, unreachable, unconfirmed
@@ -972,7 +974,8 @@ class _Search:
     def _episode(self, model: list[int]) -> tuple[Episode, list[tuple[str, Any, frozenset[Token]]]]:
         """The model's codes: an episode of those in fixed places, and the later ones, each optional."""
         space, diagnoses, role = self.space, self.tables.diagnoses, self.role
-        chosen = [literal for literal in self.item_literals(model) if literal > 0]
+        # a model lists every variable as +var or -var, in order
+        chosen = list(filter((0).__lt__, model[space.item_vars.start - 1 : space.item_vars.stop - 1]))
         placed: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
         for var in chosen:
             placed[space.items[var][0]].append(space.items[var][1])
@@ -1015,7 +1018,8 @@ class _Search:
         # The model's later codes add up to a set of contributions; a few of them add up to the same
         # set, so give the same features: keep only those.
         later = [var for var in chosen if space.items[var][0] in (_LATER, _LATER_PROCEDURE) and var not in own]
-        covered = frozenset().union(*(space.items[var][2] for var in chosen if var not in later))
+        optional_vars = set(later)
+        covered = frozenset().union(*(space.items[var][2] for var in chosen if var not in optional_vars))
         wanted = frozenset().union(*(space.items[var][2] for var in later)) - covered
         optional = []
         for var in sorted(later, key=lambda var: -len(space.items[var][2] & wanted)):
