@@ -823,8 +823,6 @@ class _Search:
         self.solver = Solver(name=_SOLVER, bootstrap_with=space.clauses())
         for literals in space.at_most_ones:
             self.solver.add_atmost(literals, 1)
-        # small witnesses: the solver tries "no code of this class" first
-        self.solver.set_phases(space.phases)
         # what placing the code alone decides (a principal's MDC, ...): refuted without a search;
         # asked before the placement joins the formula, as propagation reports only what follows
         # from assumptions
@@ -845,6 +843,11 @@ class _Search:
                     unreachable[rule.id] = Unreachable(rule.id, reason, conditions=(broken,))
                 else:
                     needed = [lit for _, lit in conditions if lit != TRUE] + ([satisfied] if satisfied != TRUE else [])
+                    # small witnesses: the solver tries "no code of this class" first. Glucose's
+                    # phase saving overwrites these after its first backtrack, so they are restated
+                    # for every search: models then hold 3 codes instead of 25-55, and are quicker
+                    # to turn into witnesses (I210 secondary 0.55 -> 0.45 s)
+                    self.solver.set_phases(space.phases)
                     if self.solver.solve(assumptions=needed + guard_literals):
                         episode = self._witness(self.solver.get_model(), rule)
                         if episode is None:
