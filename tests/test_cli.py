@@ -68,7 +68,7 @@ def test_reading_the_tables_does_not_load_numba():
 
 
 def test_table_questions_load_neither_arrow_nor_numba():
-    """`nordgroup tables code/drg` answer interactively: they import no Arrow and no Numba."""
+    """`nordgroup tables code/drg` answer interactively: they import no Arrow, Numba or numpy."""
     import subprocess
     import sys
 
@@ -76,7 +76,7 @@ def test_table_questions_load_neither_arrow_nor_numba():
         "import sys; from nordgroup.cli import main; "
         f"assert main(['tables', 'code', 'I210', '--role', 'principal', '--tables', {str(DEMO_TABLES)!r}]) == 0; "
         f"assert main(['tables', 'drg', '121', '--tables', {str(DEMO_TABLES)!r}]) == 0; "
-        "loaded = {'pyarrow', 'numba'} & set(sys.modules); assert not loaded, loaded"
+        "loaded = {'pyarrow', 'numba', 'numpy'} & set(sys.modules); assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -96,7 +96,26 @@ def test_every_subcommand_names_a_handler_that_exists():
                 yield from handlers(sub)
 
     found = list(handlers(main_parser()))
-    assert len(found) == 11  # group synth demo, tables info/code/drg/diff, explain, audit, price, simulate
+    assert len(found) == 12  # group synth demo, tables info/code/drg/diff/shell, explain, audit, price, simulate
     for handler in found:
         module, name = handler.args
         assert callable(getattr(importlib.import_module(f"nordgroup.{module}"), name))
+
+
+def test_tables_shell_answers_each_line_as_the_one_shot_command_does(monkeypatch, capsys):
+    """Questions, a blank line, a comment and two bad lines: every good question answered exactly
+    as `nordgroup tables code/drg` answers it, the bad ones reported, the shell going on to the end."""
+    import io
+
+    questions = ["code I630 --role principal", "drg 121 --json", "code 99999", "code I630 --role secondary --json"]
+    expected = []
+    for question in questions:
+        word, rest = question.split(" ", 1)
+        main(["tables", word, *rest.split(), "--tables", str(DEMO_TABLES)])
+        expected.append(capsys.readouterr().out)
+    lines = [questions[0], "", "# a comment", "bogus I630", "code I630 --role nowhere", *questions[1:]]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["tables", "shell", "--tables", str(DEMO_TABLES)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "".join(expected)
+    assert "invalid choice: 'bogus'" in captured.err and "invalid choice: 'nowhere'" in captured.err

@@ -1,4 +1,4 @@
-"""The handlers of `nordgroup tables code`, `tables drg` and `tables diff`: questions to the tables.
+"""The handlers of `nordgroup tables code`, `tables drg`, `tables diff` and `tables shell`.
 
 Meant for interactive use, so this module reads the cached tables and nothing heavier: no Arrow,
 no Numba. `cli.py` holds the grammar; each handler prints and returns an exit code.
@@ -8,15 +8,59 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
+import time
 
 from nordgroup.explore import code_info, diff_tables, drg_contents, drgs_for_code
 from nordgroup.tables.load import load_tables
+from nordgroup.tables.model import DrgTables
 
-__all__ = ["run_code", "run_diff", "run_drg"]
+__all__ = ["answer_code", "answer_drg", "run_code", "run_diff", "run_drg", "run_shell"]
 
 
 def run_code(args: argparse.Namespace) -> int:
+    return answer_code(load_tables(args.tables, cache=True), args)
+
+
+def run_drg(args: argparse.Namespace) -> int:
+    return answer_drg(load_tables(args.tables, cache=True), args)
+
+
+def run_shell(args: argparse.Namespace) -> int:
+    """Answer `code ...` and `drg ...` lines from standard input until its end (or `quit`).
+
+    The tables, and after the first `--role` question the SAT formula, stay loaded, so a question
+    costs only its own search. A line that does not parse gets a message; the shell goes on.
+    """
+    from nordgroup.cli import question_parser
+
     tables = load_tables(args.tables, cache=True)
+    parser = question_parser()
+    answers = {"code": answer_code, "drg": answer_drg}
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"{tables.release.release}: `code CODE [--role ROLE] [--json]`, `drg DRG [--json]`, `quit`")
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        words = shlex.split(line, comments=True) if line else ["quit"]
+        if not words:
+            continue
+        if words[0] in ("quit", "exit"):
+            return 0
+        try:
+            question = parser.parse_args(words)
+        except SystemExit:  # argparse has printed what is wrong with the line
+            continue
+        started = time.perf_counter()
+        answers[question.question](tables, question)
+        if interactive:
+            print(f"({time.perf_counter() - started:.2f} s)")
+
+
+def answer_code(tables: DrgTables, args: argparse.Namespace) -> int:
     info = code_info(tables, args.code)
     drgs = drgs_for_code(tables, args.code, args.role) if args.role else None
     if args.json:
@@ -38,8 +82,8 @@ def run_code(args: argparse.Namespace) -> int:
     return 0 if info.known else 1
 
 
-def run_drg(args: argparse.Namespace) -> int:
-    contents = drg_contents(load_tables(args.tables, cache=True), args.drg)
+def answer_drg(tables: DrgTables, args: argparse.Namespace) -> int:
+    contents = drg_contents(tables, args.drg)
     if args.json:
         payload = {
             "drg": contents.drg,

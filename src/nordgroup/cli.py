@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from nordgroup.codes import ROLES
 from nordgroup.exceptions import NordgroupError
 
-__all__ = ["entrypoint", "main", "main_parser"]
+__all__ = ["entrypoint", "main", "main_parser", "question_parser"]
 
 LAYOUTS = ("canonical", "wide", "nor-string")
 
@@ -97,18 +97,13 @@ def _explain_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _table_question_commands(tables_subparsers: argparse._SubParsersAction) -> None:
-    """`tables code`, `tables drg`, `tables diff`: questions to the tables."""
-    code = tables_subparsers.add_parser("code", help="every property of a code, and the DRGs it can lead to")
-    code.add_argument("code")
+    """`tables code`, `tables drg`, `tables diff`, `tables shell`: questions to the tables."""
+    code = _code_question(tables_subparsers)
     code.add_argument("--tables", required=True)
-    code.add_argument("--role", choices=ROLES, help="also list the DRGs the code can lead to in this role")
-    code.add_argument("--json", action="store_true")
     code.set_defaults(handler=_handler("_cli_tables", "run_code"))
 
-    drg = tables_subparsers.add_parser("drg", help="the rules leading to a DRG and the codes that satisfy them")
-    drg.add_argument("drg")
+    drg = _drg_question(tables_subparsers)
     drg.add_argument("--tables", required=True)
-    drg.add_argument("--json", action="store_true")
     drg.set_defaults(handler=_handler("_cli_tables", "run_drg"))
 
     diff = tables_subparsers.add_parser("diff", help="what changed between two releases")
@@ -116,6 +111,36 @@ def _table_question_commands(tables_subparsers: argparse._SubParsersAction) -> N
     diff.add_argument("b")
     diff.add_argument("--output", help="write the change table (.csv, .parquet or .arrow)")
     diff.set_defaults(handler=_handler("_cli_tables", "run_diff"))
+
+    shell = tables_subparsers.add_parser(
+        "shell", help="ask `code ...` and `drg ...` questions one per line, with the tables loaded once"
+    )
+    shell.add_argument("--tables", required=True)
+    shell.set_defaults(handler=_handler("_cli_tables", "run_shell"))
+
+
+def _code_question(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    code = subparsers.add_parser("code", help="every property of a code, and the DRGs it can lead to")
+    code.add_argument("code")
+    code.add_argument("--role", choices=ROLES, help="also list the DRGs the code can lead to in this role")
+    code.add_argument("--json", action="store_true")
+    return code
+
+
+def _drg_question(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    drg = subparsers.add_parser("drg", help="the rules leading to a DRG and the codes that satisfy them")
+    drg.add_argument("drg")
+    drg.add_argument("--json", action="store_true")
+    return drg
+
+
+def question_parser() -> argparse.ArgumentParser:
+    """The grammar of one line of `nordgroup tables shell`: `code ...` or `drg ...` without --tables."""
+    parser = argparse.ArgumentParser(prog="nordgroup tables shell", add_help=False)
+    questions = parser.add_subparsers(dest="question", required=True)
+    _code_question(questions)
+    _drg_question(questions)
+    return parser
 
 
 def _audit_command(subparsers: argparse._SubParsersAction) -> None:
