@@ -1,7 +1,7 @@
 """The handlers of `nordgroup tables code`, `tables drg`, `tables diff` and `tables shell`.
 
 Meant for interactive use, so this module reads the cached tables and nothing heavier: no Arrow,
-no Numba. `cli.py` holds the grammar; each handler prints and returns an exit code.
+no Numba, no numpy (a test asserts it). `cli.py` holds the grammar; each handler prints and returns an exit code.
 """
 
 from __future__ import annotations

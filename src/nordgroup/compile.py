@@ -226,8 +226,8 @@ def _compile(tables: DrgTables) -> CompiledTables:
             excluded_from[key].add(category)
     keys = list(dict.fromkeys([*tables.diagnoses, *sorted(excluded_from)]))
     # Keys with the same properties and exclusions are the same to the kernel, so they share a row:
-    # 20 000 official diagnoses have about 2 300 distinct rows, and the arrays the kernel reads
-    # per code shrink from megabytes to what the core's own cache holds.
+    # the 20 169 keys of the 2017 tables need 2 876 rows, and the arrays the kernel reads per code
+    # shrink from megabytes to what the core's own cache holds.
     contents = {key: (tables.diagnoses.get(key), frozenset(excluded_from.get(key, ()))) for key in keys}
     row_of_content = {content: row for row, content in enumerate(dict.fromkeys(contents.values()))}
     diagnosis_index = {key: row_of_content[contents[key]] for key in keys}

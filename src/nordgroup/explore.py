@@ -241,7 +241,7 @@ def drgs_for_code(tables: DrgTables, code: str, role: str = "principal", *, ever
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     written = split_written_diagnosis(code)[:2] if role != "procedure" else (clean_written_code(code).cleaned, "")
-    with gc_paused():  # the search makes many small objects and keeps none in cycles
+    with gc_paused():  # the search makes many small objects: collect once, after it
         witnesses, unreachable, unconfirmed = _Search(tables, written, role).run(every_rule)
     examples: dict[str, Episode] = {}
     rules: dict[str, str] = {}
