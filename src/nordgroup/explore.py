@@ -42,7 +42,7 @@ from nordgroup.reference import (
     recode_sex,
 )
 from nordgroup.tables.load import default_cache_dir
-from nordgroup.tables.model import NO_DAGGER, DiagnosisKey, DiagnosisProperties, DrgTables, Rule
+from nordgroup.tables.model import NO_DAGGER, DiagnosisKey, DiagnosisProperties, DrgTables, Limit, Rule
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -397,6 +397,11 @@ class _Space:
     items: Mapping[int, tuple[int, tuple[Any, ...], frozenset[Token]]]
     item_vars: range  # the items are the first variables made, one after another
     phases: list[int]  # the value the solver tries first for each variable: the fewest codes
+    # for witnesses built without a search: (place, token) -> the item with the fewest tokens
+    # giving it there ((place, None): an item giving nothing), and the principal-diagnosis items
+    # of each MDC ("" for all of them), fewest tokens first
+    providers: Mapping[tuple[int, Token | None], int]
+    principals_by_mdc: Mapping[str, tuple[int, ...]]
     # the rules that can match an episode of each (sex-recoded) principal MDC, in order: a rule
     # with another MDC fails on its `mdc` column, so the reference first match skips it anyway
     rules_by_mdc: Mapping[str, tuple[int, ...]]  # rule positions (the space is pickled apart from the rules)
@@ -418,7 +423,7 @@ def _space(tables: DrgTables) -> _Space:
     return pickled(default_cache_dir() / f"space-{key}.pickle", lambda: _build_space(tables))
 
 
-_SPACE_VERSION = "3"  # raise when `_Space` or what `_build_space` puts in it changes
+_SPACE_VERSION = "4"  # raise when `_Space` or what `_build_space` puts in it changes
 
 
 def _build_space(tables: DrgTables) -> _Space:
@@ -628,6 +633,15 @@ def _build_space(tables: DrgTables) -> _Space:
     usual = [sexes[0][0], discharges[0][0]]
     usual += [var for var, value in ages if value == _ADULT_AGE_DAYS] + [var for var, value in durations if value == 3]
     phases.update({var: var for var in usual})
+    providers: dict[tuple[int, Token | None], int] = {}
+    principals_by_mdc: dict[str, list[int]] = defaultdict(list)
+    for var in sorted(items, key=lambda var: len(items[var][2])):
+        place, _, tokens = items[var]
+        for token in tokens or (None,):
+            providers.setdefault((place, token), var)
+        if place in (_HEAD, _PAIR_HEAD):
+            principals_by_mdc[next(token[1] for token in tokens if token[0] == "mdc")].append(var)
+            principals_by_mdc[""].append(var)
     return _Space(
         clause_literals=array("i", itertools.chain.from_iterable(cnf.clauses)),
         clause_ends=array("i", itertools.accumulate(map(len, cnf.clauses))),
@@ -650,6 +664,8 @@ def _build_space(tables: DrgTables) -> _Space:
         items=items,
         item_vars=item_vars,
         phases=list(phases.values()),
+        providers=providers,
+        principals_by_mdc={mdc: tuple(vars_) for mdc, vars_ in principals_by_mdc.items()},
         rules_by_mdc={
             mdc: tuple(rule.position for rule in rules if rule.mdc in ("", mdc))
             for mdc in {""} | {token[1] for token in sources if token[0] == "mdc"} | {rule.mdc for rule in rules}
@@ -841,6 +857,9 @@ class _Search:
                 elif broken is not None:
                     reason = f"{broken}: never with {self.text} as {self.role}"
                     unreachable[rule.id] = Unreachable(rule.id, reason, conditions=(broken,))
+                elif (guessed := self._guess(rule, satisfied)) is not None:
+                    witnesses[rule.id] = guessed
+                    reached.add(rule.drg)
                 else:
                     needed = [lit for _, lit in conditions if lit != TRUE] + ([satisfied] if satisfied != TRUE else [])
                     # small witnesses: the solver tries "no code of this class" first. Glucose's
@@ -924,6 +943,113 @@ class _Search:
         return needed
 
     # ---- witnesses
+
+    def _guess(self, rule: Rule, satisfied: int) -> Episode | None:
+        """A witness built straight from the rule's columns, without a search; None when it fails.
+
+        A usual stay (see `_build_space`) with the age, duration, sex and discharge the rule asks
+        for, a principal diagnosis of its MDC with the fewest properties and the code in its role;
+        then each condition still failing is met by adding the code with the fewest properties that
+        meets it. Only the reference grouper's verdict counts, so a guess is never wrong, at worst
+        missing: then the solver decides. On the 2017 tables 94-96 % of the reachable rules are
+        witnessed so, at a tenth of a search's cost (JAH00 as procedure 1.3 -> 0.6 s).
+        """
+        space, role = self.space, self.role
+        age = _nearest(space.ages, rule.agelim, _ADULT_AGE_DAYS)
+        duration = _nearest(space.durations, rule.dur, 3)
+        sex = {"M": 1, "F": 2, "-": None}.get(rule.sex, 1)
+        principal_items: list[int] = []
+        if role == "principal":
+            principal = self.written
+            if diagnosis_properties(self.tables, principal) is not None:
+                head, companion = self._parts()
+                principal_items = [space.heads[head]] + ([space.companions[companion[0]]] if companion else [])
+        elif rule.icd == "-":
+            principal = ("", "")
+        else:
+            found = self._principal(rule, sex)
+            if found is None:
+                return None
+            principal, sex, principal_items = _written_key(space.items[found[0]][1][0]), found[1], [found[0]]
+        excluded = {token[1] for var in principal_items for token in space.items[var][2] if token[0] == "excluded"}
+        diagnoses, procedures = [principal], []
+        if role == "secondary":
+            diagnoses.append(self.written)
+        elif role == "procedure":
+            if satisfied == self.later:  # only as a later procedure (`secpro +`): some other first
+                if (_FIRST_PROCEDURE, None) not in space.providers:
+                    return None
+                procedures.append(self._code(_FIRST_PROCEDURE, None))
+            procedures.append(self.written[0])
+        episode = Episode(
+            diagnoses=tuple(diagnoses),
+            procedures=tuple(procedures),
+            sex=sex,
+            age_days=age,
+            duration_days=duration,
+            discharge=rule.disch or "N",
+        )
+        for _ in range(len(rule.conditions()) + 1):  # each round meets one more condition, or gives up
+            features = derive_features(self.tables, episode)
+            failed = first_failed_condition(rule, features, episode)
+            if failed is None:
+                return episode if self._groups_on(episode, rule) else None
+            added = self._meeting(rule, failed, episode, excluded)
+            if added is None:
+                return None
+            place, code = added
+            episode = _with_codes(episode, [(place, code, frozenset())])
+        return None
+
+    def _principal(self, rule: Rule, sex: int | None) -> tuple[int, int | None] | None:
+        """The principal-diagnosis item with the fewest properties meeting the rule's principal
+        columns (the sex included: MDC 98 codes become 12 or 13 with it), and that sex."""
+        mdcs = [rule.mdc, "98" + rule.mdc[2:]] if rule.mdc[:2] in ("12", "13") else [rule.mdc]
+        sexes = [sex] if rule.sex else _SEXES
+        for mdc in mdcs:
+            for var in self.space.principals_by_mdc.get(mdc, ()):
+                props = diagnosis_properties(self.tables, _written_key(self.space.items[var][1][0]))
+                for held in sexes:
+                    if _principal_columns_hold(rule, props, held):
+                        return var, held
+        return None
+
+    def _meeting(self, rule: Rule, failed: str, episode: Episode, excluded: set[str]) -> tuple[str, Any] | None:
+        """A code meeting the rule's failed positive condition once added: ("diagnoses", written)
+        or ("procedures", code); None for a condition no added code can make hold."""
+        if failed == "compl":
+            wanted = [
+                ("category", category)
+                for category in self.space.category_counts
+                if category[2:3] != "I"
+                and category not in excluded
+                and (2 if category[2:3] == "G" else 1) >= int(rule.compl)
+            ]
+        elif failed == "or_proc" and rule.or_proc in ("S", "P"):
+            wanted = [("or", 1)]
+        elif failed == "procpro":
+            wanted = [("procpr", rule.procpro)]
+        elif failed == "secpro" and rule.secpro == "+" and episode.procedures:
+            wanted = [("secondary_or1",)]
+        elif failed == "secpro" and rule.secpro[0] not in "+-":
+            wanted = [("procedure_procpr", rule.secpro)]
+        elif failed.startswith("dgprop") and not (value := rule.dgprop[int(failed[6:]) - 1]).startswith("-"):
+            wanted = [("dgprop", value)]
+        else:
+            return None
+        diagnosis_place = _FIRST if len(episode.diagnoses) == 1 else _LATER
+        procedure_place = _FIRST_PROCEDURE if not episode.procedures else _LATER_PROCEDURE
+        for token in wanted:
+            places = [("diagnoses", diagnosis_place), ("procedures", procedure_place)]
+            for kind, place in places[::-1] if token[0] in ("procpr", "or") else places:
+                if (place, token) in self.space.providers:
+                    return kind, self._code(place, token)
+        return None
+
+    def _code(self, place: int, token: Token | None) -> Any:
+        """The code, as written in an episode, of the item with the fewest properties giving `token` in `place`."""
+        member = self.space.items[self.space.providers[place, token]][1][0]
+        return _written_key(member) if place in (_FIRST, _LATER) else member
 
     def _witness(self, model: list[int], rule: Rule) -> Episode | None:
         """The model as a concrete episode with few codes, checked with the reference grouper.
@@ -1047,6 +1173,14 @@ class _Search:
             discharge=next(value for var, value in space.discharges if holds(var)),
         )
         return skeleton, optional
+
+
+def _nearest(values: tuple[tuple[int, int | None], ...], limit: Limit | None, usual: int) -> int | None:
+    """`usual` when no limit is set, else the represented value nearest to it that meets the limit."""
+    if limit is None:
+        return usual
+    meeting = [value for _, value in values if value is not None and limit.holds(value)]
+    return min(meeting, key=lambda value: abs(value - usual), default=None)
 
 
 def _with_codes(skeleton: Episode, codes: Iterable[tuple[str, Any, frozenset[Token]]]) -> Episode:
