@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
+import pytest
 
 from nordgroup.cli import main
 from nordgroup.explore import drgs_for_code
@@ -68,17 +69,37 @@ def test_reading_the_tables_does_not_load_numba():
 
 
 def test_table_questions_load_neither_arrow_nor_numba():
-    """`nordgroup tables code/drg` answer interactively: they import no Arrow, Numba or numpy."""
+    """`nordgroup tables code/drg` answer interactively: they import no Arrow, Numba or numpy, and
+    nothing that registers an exit handler (their process ends without running any)."""
     import subprocess
     import sys
 
     code = (
-        "import sys; from nordgroup.cli import main; "
+        "import atexit, sys; from nordgroup.cli import main; "
         f"assert main(['tables', 'code', 'I210', '--role', 'principal', '--tables', {str(DEMO_TABLES)!r}]) == 0; "
         f"assert main(['tables', 'drg', '121', '--tables', {str(DEMO_TABLES)!r}]) == 0; "
-        "loaded = {'pyarrow', 'numba', 'numpy'} & set(sys.modules); assert not loaded, loaded"
+        "loaded = {'pyarrow', 'numba', 'numpy'} & set(sys.modules); assert not loaded, loaded; "
+        "assert atexit._ncallbacks() == 0, atexit._ncallbacks()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("question", [["code", "I630", "--role", "secondary"], ["drg", "121"], ["code", "X999"]])
+def test_table_question_commands_end_at_once_with_their_whole_answer(capsys, question):
+    """The command ends its process without tearing it down: its answer, written to a pipe (which
+    Python buffers), must still arrive whole, with the exit code main gives."""
+    import os
+    import subprocess
+    import sys
+
+    argv = ["tables", *question, "--tables", str(DEMO_TABLES)]
+    code = main(argv)
+    expected = capsys.readouterr().out
+    script = f"import sys; sys.argv = ['nordgroup', *{argv!r}]; from nordgroup.cli import entrypoint; entrypoint()"
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    ended = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment)
+    assert (ended.returncode, ended.stdout) == (code, expected)
+    assert len(expected) > 200 or code == 1
 
 
 def test_every_subcommand_names_a_handler_that_exists():

@@ -41,6 +41,7 @@ def _layout_argument(parser: argparse.ArgumentParser) -> None:
 
 def main_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nordgroup", description="NordDRG grouping on Arrow batches.")
+    parser.set_defaults(ends_at_once=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
     group = commands.add_parser("group", help="group episodes: INPUT → OUTPUT (.parquet, .csv, .arrow)")
@@ -100,11 +101,11 @@ def _table_question_commands(tables_subparsers: argparse._SubParsersAction) -> N
     """`tables code`, `tables drg`, `tables diff`, `tables shell`: questions to the tables."""
     code = _code_question(tables_subparsers)
     code.add_argument("--tables", required=True)
-    code.set_defaults(handler=_handler("_cli_tables", "run_code"))
+    code.set_defaults(handler=_handler("_cli_tables", "run_code"), ends_at_once=True)
 
     drg = _drg_question(tables_subparsers)
     drg.add_argument("--tables", required=True)
-    drg.set_defaults(handler=_handler("_cli_tables", "run_drg"))
+    drg.set_defaults(handler=_handler("_cli_tables", "run_drg"), ends_at_once=True)
 
     diff = tables_subparsers.add_parser("diff", help="what changed between two releases")
     diff.add_argument("a")
@@ -116,7 +117,7 @@ def _table_question_commands(tables_subparsers: argparse._SubParsersAction) -> N
         "shell", help="ask `code ...` and `drg ...` questions one per line, with the tables loaded once"
     )
     shell.add_argument("--tables", required=True)
-    shell.set_defaults(handler=_handler("_cli_tables", "run_shell"))
+    shell.set_defaults(handler=_handler("_cli_tables", "run_shell"), ends_at_once=True)
 
 
 def _code_question(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -232,7 +233,10 @@ def main(cli_args: Sequence[str], prog: str | None = None) -> int:
     parser = main_parser()
     if prog:
         parser.prog = prog
-    args = parser.parse_args(cli_args)
+    return _run(parser.parse_args(cli_args))
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.handler(args)
     except (NordgroupError, FileNotFoundError, ValueError, ImportError) as error:
@@ -241,14 +245,21 @@ def main(cli_args: Sequence[str], prog: str | None = None) -> int:
 
 
 def entrypoint() -> None:
+    args = main_parser().parse_args(sys.argv[1:])
     try:
-        code = main(sys.argv[1:])
+        code = _run(args)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader stopped early (`nordgroup tables drg 121 | head`): not an error, and Python
         # must not complain again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
+    if args.ends_at_once:
+        # Table questions write only to stdout and import nothing that registers exit handlers
+        # (a test asserts both). Freeing their tables and SAT formula object by object at exit
+        # took 0.1 s of a 0.5 s answer; the operating system takes the memory back at once.
+        sys.stderr.flush()
+        os._exit(code)
     raise SystemExit(code)
 
 
