@@ -989,16 +989,54 @@ class _Search:
             duration_days=duration,
             discharge=rule.disch or "N",
         )
-        for _ in range(len(rule.conditions()) + 1):  # each round meets one more condition, or gives up
+        # each round meets one more of the rule's conditions, or moves the episode out of an
+        # earlier rule that takes it; or gives up
+        earlier: list[Rule] = []
+        for _ in range(len(rule.conditions()) + 4):
             features = derive_features(self.tables, episode)
             failed = first_failed_condition(rule, features, episode)
-            if failed is None:
-                return episode if self._groups_on(episode, rule) else None
-            added = self._meeting(rule, failed, episode, excluded)
-            if added is None:
+            if failed is not None:
+                added = self._meeting(rule, failed, episode, excluded)
+                if added is None:
+                    return None
+                episode = _with_codes(episode, [(*added, frozenset())])
+                continue
+            match = _first_match(self.tables, features, episode, rule.position)
+            if match is rule:
+                return episode if code_satisfies(rule, episode, self.text, role, self.tables) else None
+            if match is None:
                 return None
-            place, code = added
-            episode = _with_codes(episode, [(place, code, frozenset())])
+            earlier.append(match)
+            episode = self._outside(earlier, rule, episode)
+            if episode is None:
+                return None
+        return None
+
+    def _outside(self, earlier: list[Rule], rule: Rule, episode: Episode) -> Episode | None:
+        """The episode with an age, duration or discharge that the last earlier rule to take it
+        excludes, as do the limits of those it was moved out of before, and that the rule admits
+        (the newborn rules take every usual adult stay of MDC 15 first): the value nearest the
+        usual one, else unknown, which no limit admits; None when there is none."""
+        space, last = self.space, earlier[-1]
+        for column, limit, values, usual in (
+            ("age_days", "agelim", space.ages, _ADULT_AGE_DAYS),
+            ("duration_days", "dur", space.durations, 3),
+        ):
+            if getattr(last, limit) is not None:
+                theirs = [getattr(other, limit) for other in earlier if getattr(other, limit) is not None]
+                own = getattr(rule, limit)
+                admitted = [
+                    value
+                    for _, value in values
+                    if value is not None
+                    and (own is None or own.holds(value))
+                    and not any(their.holds(value) for their in theirs)
+                ]
+                if admitted or own is None:
+                    nearest = min(admitted, key=lambda value: abs(value - usual), default=None)
+                    return attrs.evolve(episode, **{column: nearest})
+        if last.disch and not rule.disch:
+            return attrs.evolve(episode, discharge={"E": "N", "N": "E", "R": "N"}[last.disch])
         return None
 
     def _principal(self, rule: Rule, sex: int | None) -> tuple[int, int | None] | None:
