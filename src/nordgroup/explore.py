@@ -951,8 +951,8 @@ class _Search:
         for, a principal diagnosis of its MDC with the fewest properties and the code in its role;
         then each condition still failing is met by adding the code with the fewest properties that
         meets it. Only the reference grouper's verdict counts, so a guess is never wrong, at worst
-        missing: then the solver decides. On the 2017 tables 94-96 % of the reachable rules are
-        witnessed so, at about an eighth of a search's cost (JAH00 as procedure 1.3 -> 0.4 s).
+        missing: then the solver decides. On the 2017 tables 91-99 % of the reachable rules are
+        witnessed so, at about an eighth of a search's cost (JAH00 as procedure 1.3 -> 0.35 s).
         """
         space, role = self.space, self.role
         age = _nearest(space.ages, rule.agelim, _ADULT_AGE_DAYS)
