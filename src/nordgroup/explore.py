@@ -955,8 +955,8 @@ class _Search:
         witnessed so, at about an eighth of a search's cost (JAH00 as procedure 1.3 -> 0.35 s).
         """
         space, role = self.space, self.role
-        age = _nearest(space.ages, rule.agelim, _ADULT_AGE_DAYS)
-        duration = _nearest(space.durations, rule.dur, 3)
+        age = _nearest(space.ages, _ADULT_AGE_DAYS, within=rule.agelim)
+        duration = _nearest(space.durations, 3, within=rule.dur)
         sex = {"M": 1, "F": 2, "-": None}.get(rule.sex, 1)
         principal_items: list[int] = []
         if role == "principal":
@@ -970,7 +970,8 @@ class _Search:
             found = self._principal(rule, sex)
             if found is None:
                 return None
-            principal, sex, principal_items = _written_key(space.items[found[0]][1][0]), found[1], [found[0]]
+            var, sex = found
+            principal, principal_items = _written_key(space.items[var][1][0]), [var]
         excluded = {token[1] for var in principal_items for token in space.items[var][2] if token[0] == "excluded"}
         diagnoses, procedures = [principal], []
         if role == "secondary":
@@ -1024,16 +1025,8 @@ class _Search:
         ):
             if getattr(last, limit) is not None:
                 theirs = [getattr(other, limit) for other in earlier if getattr(other, limit) is not None]
-                own = getattr(rule, limit)
-                admitted = [
-                    value
-                    for _, value in values
-                    if value is not None
-                    and (own is None or own.holds(value))
-                    and not any(their.holds(value) for their in theirs)
-                ]
-                if admitted or own is None:
-                    nearest = min(admitted, key=lambda value: abs(value - usual), default=None)
+                nearest = _nearest(values, usual, within=getattr(rule, limit), outside=theirs)
+                if nearest is not None or getattr(rule, limit) is None:
                     return attrs.evolve(episode, **{column: nearest})
         if last.disch and not rule.disch:
             return attrs.evolve(episode, discharge={"E": "N", "N": "E", "R": "N"}[last.disch])
@@ -1213,12 +1206,20 @@ class _Search:
         return skeleton, optional
 
 
-def _nearest(values: tuple[tuple[int, int | None], ...], limit: Limit | None, usual: int) -> int | None:
-    """`usual` when no limit is set, else the represented value nearest to it that meets the limit."""
-    if limit is None:
-        return usual
-    meeting = [value for _, value in values if value is not None and limit.holds(value)]
-    return min(meeting, key=lambda value: abs(value - usual), default=None)
+def _nearest(
+    values: tuple[tuple[int, int | None], ...], usual: int, *, within: Limit | None, outside: Iterable[Limit] = ()
+) -> int | None:
+    """The known age or duration, among those the formula represents, nearest to `usual` that meets
+    `within` (when set) and none of `outside`; None when there is none. Without limits: `usual`."""
+    outside = list(outside)
+    admitted = [
+        value
+        for _, value in values
+        if value is not None
+        and (within is None or within.holds(value))
+        and not any(limit.holds(value) for limit in outside)
+    ]
+    return min(admitted, key=lambda value: abs(value - usual), default=None)
 
 
 def _with_codes(skeleton: Episode, codes: Iterable[tuple[str, Any, frozenset[Token]]]) -> Episode:
