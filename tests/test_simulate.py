@@ -174,6 +174,23 @@ def test_scenario_file(tmp_path):
     assert raised.value.row == 2 and raised.value.column == "action"
 
 
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ('[financing]\nprice_per_point = "46 000"\n', "price_per_point"),
+        ("[financing]\nyear = 2017.5\n", "year"),
+        ('[[recode]]\nkind = "remove_codes"\nrole = "secondary"\ncodes = "R69"\n', "codes"),
+    ],
+)
+def test_scenario_file_values_are_checked_where_they_are_read(tmp_path, text, column):
+    """A wrong value is named with its file and key when the scenario is read, not when it runs
+    (a text of codes would otherwise be read as one code per character)."""
+    (tmp_path / "s.toml").write_text(text)
+    with pytest.raises(TableFormatError) as raised:
+        load_scenario(tmp_path / "s.toml")
+    assert raised.value.column == column and "s.toml" in str(raised.value)
+
+
 def test_report_and_cli(tmp_path):
     from nordgroup.cli import main
     from nordgroup.episodes import write_table

@@ -32,6 +32,7 @@ def audit_command(args: argparse.Namespace) -> int:
         if given is None:
             print(f"nordgroup audit: no column {name!r}; results are not split by it", file=sys.stderr)
     weights = load_weights(args.weights).to_arrow() if args.weights else None
+    block_list: BlockList | None
     if args.block_list == "none":
         block_list = BlockList((), "none")
     else:

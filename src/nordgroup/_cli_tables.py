@@ -64,7 +64,7 @@ def answer_code(tables: DrgTables, args: argparse.Namespace) -> int:
     info = code_info(tables, args.code)
     drgs = drgs_for_code(tables, args.code, args.role) if args.role else None
     if args.json:
-        payload = {"code": info.code, "properties": [list(row) for row in info.properties]}
+        payload: dict[str, object] = {"code": info.code, "properties": [list(row) for row in info.properties]}
         if drgs is not None:
             payload["role"] = drgs.role
             payload["drgs"] = {d: {"rule": drgs.rules[d]} for d in drgs.drgs}

@@ -875,9 +875,8 @@ def _assemble(parts: list[_Part], table: pa.Table, grouped: pa.Table, weight_of:
     rows = np.concatenate([part.rows for part in parts]).astype(np.int64)
     kind_order = {kind: position for position, kind in enumerate(FINDING_KINDS)}
     drg = pc.fill_null(grouped.column("drg"), "").combine_chunks()
-    points_of_row = pa.array(
-        np.where(np.isnan(p := _row_points(drg, weight_of, n)), None, p), pa.float64(), from_pandas=True
-    )
+    points = _row_points(drg, weight_of, n)
+    points_of_row = pa.array(points, pa.float64(), mask=np.isnan(points))
 
     def column(values, size: int) -> pa.Array:
         return _repeat(values, size) if isinstance(values, str) else _flat(values)

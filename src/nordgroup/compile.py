@@ -221,9 +221,9 @@ def _compile(tables: DrgTables) -> CompiledTables:
     )
     # Excluded principals without properties of their own still need a row to carry the exclusion.
     excluded_from: dict[DiagnosisKey, set[str]] = defaultdict(set)
-    for category, excluded in tables.exclusions.items():
-        for key in excluded:
-            excluded_from[key].add(category)
+    for category_code, excluded_keys in tables.exclusions.items():
+        for key in excluded_keys:
+            excluded_from[key].add(category_code)
     keys = list(dict.fromkeys([*tables.diagnoses, *sorted(excluded_from)]))
     # Keys with the same properties and exclusions are the same to the kernel, so they share a row:
     # the 20 169 keys of the 2017 tables need 2 876 rows, and the arrays the kernel reads per code
@@ -266,11 +266,11 @@ def _compile(tables: DrgTables) -> CompiledTables:
     proc_or = np.zeros(len(procedure_rows), np.int8)
     proc_cc = np.zeros(len(procedure_rows), np.int8)
     proc_procpr, proc_dgprop = _bits(len(procedure_rows), rw), _bits(len(procedure_rows), dw)
-    for props, row in procedure_rows.items():
-        proc_or[row], proc_cc[row] = props.or_value, props.cc
-        for value in props.procpr:
+    for properties, row in procedure_rows.items():
+        proc_or[row], proc_cc[row] = properties.or_value, properties.cc
+        for value in properties.procpr:
             _set(proc_procpr, row, procpr.ids[value])
-        for value in props.dgprop:
+        for value in properties.dgprop:
             _set(proc_dgprop, row, dgprop.ids[value])
 
     category_codes = categories.values()
@@ -278,8 +278,8 @@ def _compile(tables: DrgTables) -> CompiledTables:
     category_inactive = np.array([code[2:3] == "I" for code in category_codes] or [False], np.bool_)
     category_activators = _bits(max(1, len(category_codes)), dw)
     for row, code in enumerate(category_codes):
-        category = tables.complication_categories.get(code)
-        for value in category.activating_dgprop if category else ():
+        info = tables.complication_categories.get(code)
+        for value in info.activating_dgprop if info else ():
             _set(category_activators, row, dgprop.ids[value])
 
     rules = tables.rules
@@ -339,8 +339,8 @@ def _compile(tables: DrgTables) -> CompiledTables:
     first_secondary = (key_sdgprop, no_procpr, no_procpr)
     procedure = (proc_dgprop, proc_procpr, proc_procpr)
     # key atoms: the state bits below the rules, then "an OR=1 procedure after the first"
-    carriers = sum(_unpack(np.hstack(bits)).sum(0) for bits in (diagnosis, first_secondary, procedure))
-    carriers = np.append(carriers, (proc_or == 1).sum())
+    carried = sum(_unpack(np.hstack(bits)).sum(0) for bits in (diagnosis, first_secondary, procedure))
+    carriers = np.append(carried, (proc_or == 1).sum())
     unkeyed_rules, keyed_rules = _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers)
     key_state = _state_rows(diagnosis, keyed_rules)
     first_secondary_state = _state_rows(first_secondary, keyed_rules)

@@ -24,7 +24,7 @@ import hashlib
 import itertools
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -275,17 +275,17 @@ def code_satisfies(rule: Rule, episode: Episode, code: str, role: str, tables: D
             return any(c.diagnosis == written and c.level >= int(rule.compl) for c in checks)
         return False
     code = clean_written_code(code).cleaned
-    props = tables.procedures.get(code)
-    if props is None or code not in episode.procedures:
+    procedure = tables.procedures.get(code)
+    if procedure is None or code not in episode.procedures:
         return False
     not_first = code in episode.procedures[1:]
     return (
-        (rule.or_proc == "S" and props.or_value == 1)
-        or (rule.or_proc == "P" and props.or_value in (1, 2))
-        or (bool(rule.procpro) and rule.procpro in props.procpr)
-        or (rule.secpro == "+" and not_first and props.or_value == 1)
-        or (bool(rule.secpro) and rule.secpro[0] != "-" and rule.secpro in props.procpr)
-        or any(value in props.dgprop for value in rule.dgprop)
+        (rule.or_proc == "S" and procedure.or_value == 1)
+        or (rule.or_proc == "P" and procedure.or_value in (1, 2))
+        or (bool(rule.procpro) and rule.procpro in procedure.procpr)
+        or (rule.secpro == "+" and not_first and procedure.or_value == 1)
+        or (bool(rule.secpro) and rule.secpro[0] != "-" and rule.secpro in procedure.procpr)
+        or any(value in procedure.dgprop for value in rule.dgprop)
     )
 
 
@@ -612,6 +612,7 @@ def _build_space(tables: DrgTables) -> _Space:
             return -feature("dgprop", value[1:]) if value[0] == "-" else feature("dgprop", value)
         if column in ("agelim", "dur"):
             limit = rule.agelim if column == "agelim" else rule.dur
+            assert limit is not None  # the column is filled
             return cnf.either(
                 var for var, at in (ages if column == "agelim" else durations) if at is not None and limit.holds(at)
             )
@@ -803,12 +804,13 @@ class _Search:
         if self.role == "principal":
             return TRUE
         if self.role == "procedure":
-            props = self.tables.procedures[self.written[0]]
+            procedure = self.tables.procedures[self.written[0]]
             probe = Episode(diagnoses=(("", ""),), procedures=(self.written[0],))
             if code_satisfies(rule, probe, self.text, self.role, self.tables):
                 return TRUE
-            return self.later if rule.secpro == "+" and props.or_value == 1 else -TRUE
+            return self.later if rule.secpro == "+" and procedure.or_value == 1 else -TRUE
         props = diagnosis_properties(self.tables, self.written)
+        assert props is not None  # an unknown code is not placed (_place), so no rule is asked
         if any(value in props.dgprop for value in rule.dgprop):
             return TRUE
         options = [self.first] if any(value in props.sdgprop for value in rule.dgprop) else []
@@ -916,8 +918,8 @@ class _Search:
         if not used:
             if self.solver.solve(assumptions=own):
                 return None
-            core = self._minimal([], self._core(own))
-            labels = tuple(label for label, lit in named if lit in core)
+            clashing = self._minimal([], self._core(own))
+            labels = tuple(label for label, lit in named if lit in clashing)
             shown = ", ".join(label for label in labels if not label.startswith(self.text)) or "its conditions"
             return Unreachable(rule.id, f"{shown}: never with {self.text} as {self.role}", conditions=labels)
         # one earlier rule whose conditions the rule's own imply is found by propagation alone
@@ -1008,9 +1010,10 @@ class _Search:
             if match is None:
                 return None
             earlier.append(match)
-            episode = self._outside(earlier, rule, episode)
-            if episode is None:
+            moved = self._outside(earlier, rule, episode)
+            if moved is None:
                 return None
+            episode = moved
         return None
 
     def _outside(self, earlier: list[Rule], rule: Rule, episode: Episode) -> Episode | None:
@@ -1019,15 +1022,14 @@ class _Search:
         (the newborn rules take every usual adult stay of MDC 15 first): the value nearest the
         usual one, else unknown, which no limit admits; None when there is none."""
         space, last = self.space, earlier[-1]
-        for column, limit, values, usual in (
-            ("age_days", "agelim", space.ages, _ADULT_AGE_DAYS),
-            ("duration_days", "dur", space.durations, 3),
-        ):
+        for limit, values, usual in (("agelim", space.ages, _ADULT_AGE_DAYS), ("dur", space.durations, 3)):
             if getattr(last, limit) is not None:
                 theirs = [getattr(other, limit) for other in earlier if getattr(other, limit) is not None]
                 nearest = _nearest(values, usual, within=getattr(rule, limit), outside=theirs)
                 if nearest is not None or getattr(rule, limit) is None:
-                    return attrs.evolve(episode, **{column: nearest})
+                    if limit == "agelim":
+                        return attrs.evolve(episode, age_days=nearest)
+                    return attrs.evolve(episode, duration_days=nearest)
         if last.disch and not rule.disch:
             return attrs.evolve(episode, discharge={"E": "N", "N": "E", "R": "N"}[last.disch])
         return None
@@ -1048,6 +1050,7 @@ class _Search:
     def _meeting(self, rule: Rule, failed: str, episode: Episode, excluded: set[str]) -> tuple[str, Any] | None:
         """A code meeting the rule's failed positive condition once added: ("diagnoses", written)
         or ("procedures", code); None for a condition no added code can make hold."""
+        wanted: list[Token]
         if failed == "compl":
             wanted = [
                 ("category", category)
@@ -1449,11 +1452,12 @@ def diff_tables(a: DrgTables, b: DrgTables) -> TablesDiff:
     common = [rule.id for rule in a.rules if rule.id in rules_b]
     for rule_id in _moved(common, [rule.id for rule in b.rules if rule.id in rules_a]):
         changes.append(("rule", rule_id, "moved", str(rules_a[rule_id].position), str(rules_b[rule_id].position)))
-    for kind, before, after, text in (
+    kinds: list[tuple[str, Mapping[Any, Any], Mapping[Any, Any], Callable[[Any], str]]] = [
         ("diagnosis", a.diagnoses, b.diagnoses, _diagnosis_text),
         ("procedure", a.procedures, b.procedures, _procedure_text),
         ("drg", a.drgs, b.drgs, lambda info: f"MDC {info.mdc} {info.name}".rstrip()),
-    ):
+    ]
+    for kind, before, after, text in kinds:
         for key in sorted(set(before) | set(after)):
             item = _code_text(key) if isinstance(key, tuple) else key
             if key not in before:

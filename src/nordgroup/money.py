@@ -21,6 +21,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -221,7 +222,7 @@ def load_weights(path: str | os.PathLike[str]) -> WeightTable:
         rows.append(
             DrgWeight(
                 drg=drg,
-                weight=_number(cells["weight"], path, number, "weight", required=True),
+                weight=_required_number(cells["weight"], path, number, "weight"),
                 trim_days=None if trim is None else int(trim),
                 per_day_weight=_number(cells.get("per_day_weight", ""), path, number, "per_day_weight") or 0.0,
                 weight_outpatient=_number(cells.get("weight_outpatient", ""), path, number, "weight_outpatient"),
@@ -252,20 +253,27 @@ def financing_from_mapping(data: Mapping[str, object], *, source: str = "financi
     unknown = sorted(set(data) - known)
     if unknown:
         raise TableFormatError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", path=source)
-    for name in ("price_per_point", "activity_share"):
-        if isinstance(data[name], bool) or not isinstance(data[name], int | float):
-            raise TableFormatError(f"{data[name]!r} is not a number", path=source, column=name)
-    if not isinstance(data["year"], int):
-        raise TableFormatError(f"{data['year']!r} is not a year", path=source, column="year")
-    return Financing(
-        price_per_point=data["price_per_point"],
-        activity_share=data["activity_share"],
-        year=data["year"],
-        currency=str(data.get("currency", "")),
-        demo=bool(data.get("demo", False)),
-        description=str(data.get("description", "")),
-        source=source,
-    )
+    return Financing(**financing_values(data, source=source), source=source)
+
+
+def financing_values(data: Mapping[str, object], *, source: str) -> dict[str, Any]:
+    """The financing values `data` gives, checked: numbers, a whole year, text (a scenario may give
+    only some of them)."""
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in ("price_per_point", "activity_share"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TableFormatError(f"{value!r} is not a number", path=source, column=name)
+            values[name] = float(value)
+        elif name == "year":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TableFormatError(f"{value!r} is not a year", path=source, column=name)
+            values[name] = value
+        elif name == "demo":
+            values[name] = bool(value)
+        else:
+            values[name] = str(value)
+    return values
 
 
 def drg_keys(drg: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -599,14 +607,17 @@ def _duration(grouped: pa.Table, duration_days: pa.Array | pa.ChunkedArray | Non
     )
 
 
-def _number(
-    text: str, path: Path, row: int, column: str, *, whole: bool = False, required: bool = False
-) -> float | None:
-    """A weight-table cell as a number >= 0 (decimal comma accepted); blank is None unless required."""
+def _required_number(text: str, path: Path, row: int, column: str) -> float:
+    value = _number(text, path, row, column)
+    if value is None:
+        raise TableFormatError("empty value", path=str(path), row=row, column=column)
+    return value
+
+
+def _number(text: str, path: Path, row: int, column: str, *, whole: bool = False) -> float | None:
+    """A weight-table cell as a number >= 0 (decimal comma accepted); blank is None."""
     text = text.replace(",", ".")
     if not text:
-        if required:
-            raise TableFormatError("empty value", path=str(path), row=row, column=column)
         return None
     try:
         value = float(text)
@@ -633,7 +644,7 @@ def _cell(record: Sequence[object], index: int) -> str:
     return str(value).strip()
 
 
-def _read_rows(path: Path) -> list[list[object]]:
+def _read_rows(path: Path) -> Sequence[Sequence[object]]:
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
         try:

@@ -163,24 +163,24 @@ def derive_features(tables: DrgTables, episode: Episode) -> Features:
     procedure_procpr: set[str] = set()
     secondary_or1 = False
     for position, code in enumerate(episode.procedures):
-        props = tables.procedures.get(code)
-        if props is None:
+        procedure = tables.procedures.get(code)
+        if procedure is None:
             continue
-        for value in props.dgprop:
+        for value in procedure.dgprop:
             dgprop.add(value)
             note("dgprop", value, code)
-        for value in props.procpr:
+        for value in procedure.procpr:
             procpr.add(value)
             note("procpr", value, code)
-        if props.or_value:
-            or_values.add(props.or_value)
-            note("or", props.or_value, code)
-        if props.cc:
-            procedure_cc = max(procedure_cc, props.cc)
-            note("cc", props.cc, code)
-        procedure_procpr |= props.procpr
+        if procedure.or_value:
+            or_values.add(procedure.or_value)
+            note("or", procedure.or_value, code)
+        if procedure.cc:
+            procedure_cc = max(procedure_cc, procedure.cc)
+            note("cc", procedure.cc, code)
+        procedure_procpr |= procedure.procpr
         if position > 0:
-            secondary_or1 = secondary_or1 or props.or_value == 1
+            secondary_or1 = secondary_or1 or procedure.or_value == 1
 
     complications = tuple(_complication_checks(tables, episode.diagnoses, dgprop))
     cc_level = max([procedure_cc] + [check.level for check in complications])

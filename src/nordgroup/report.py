@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,7 +47,7 @@ def _figure(title: str, width: float = 8.0, height: float = 3.5):
     return figure, axes
 
 
-def bar_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], *, ylabel: str = "") -> str:
+def bar_chart(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], *, ylabel: str = "") -> str:
     """Grouped bars: one group per label, one bar per series. Returns inline SVG."""
     figure, axes = _figure(title)
     width = 0.8 / max(1, len(series))
@@ -86,7 +87,9 @@ def html_table(table: pa.Table, *, max_rows: int = 50, digits: int = 3) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
 
-def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str]], *, intro: str = "") -> Path:
+def write_report(
+    path: str | os.PathLike[str], title: str, sections: Sequence[tuple[str, str]], *, intro: str = ""
+) -> Path:
     """Write one HTML file: a title, an introduction and (heading, HTML body) sections."""
     body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
     document = (

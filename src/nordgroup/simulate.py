@@ -14,8 +14,9 @@ import csv
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -32,6 +33,7 @@ from nordgroup.money import (
     Financing,
     WeightTable,
     financing_from_mapping,
+    financing_values,
     load_financing,
     load_weights,
     price_episodes,
@@ -98,6 +100,12 @@ class PromoteSpecificSecondary:
 
 
 Recoding = RemoveCodes | ReplaceCodes | PromoteSpecificSecondary
+
+
+def _recodings(recodings: Iterable[Recoding]) -> tuple[Recoding, ...]:
+    return tuple(recodings)
+
+
 _RECODING_KINDS = {
     "remove_codes": RemoveCodes,
     "replace_codes": ReplaceCodes,
@@ -175,11 +183,11 @@ class Scenario:
     name: str = "scenario"
     description: str = ""
     corrections: pa.Table | None = field(default=None, converter=_corrections_converter)
-    recodings: tuple[Recoding, ...] = field(default=(), converter=tuple)
+    recodings: tuple[Recoding, ...] = field(default=(), converter=_recodings)
     tables: DrgTables | None = None
     weights: WeightTable | None = None
     financing: Financing | None = None
-    financing_changes: Mapping[str, object] = field(factory=dict)
+    financing_changes: Mapping[str, Any] = field(factory=dict)  # checked values (money.financing_values)
 
     @property
     def edits_codes(self) -> bool:
@@ -264,6 +272,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
             raise TableFormatError(f"unknown financing key(s) {', '.join(unknown)}", path=source, column="financing")
         if all(key in changes for key in ("price_per_point", "activity_share", "year")):
             financing, changes = financing_from_mapping(changes, source=f"{source} [financing]"), {}
+        else:
+            changes = financing_values(changes, source=f"{source} [financing]")
     elif "financing" in data:
         financing = load_financing(relative("financing"))
     recodings = [_recoding_from_toml(entry, index, path) for index, entry in enumerate(data.get("recode", []), start=1)]
@@ -286,7 +296,10 @@ def _recoding_from_toml(entry: Mapping[str, object], index: int, path: Path) -> 
     if kind not in _RECODING_KINDS:
         raise TableFormatError(f"kind {kind!r} is not one of {', '.join(_RECODING_KINDS)}", path=where, column="kind")
     if kind == "remove_codes":
-        codes = list(entry.pop("codes", []))
+        listed = entry.pop("codes", [])
+        if not isinstance(listed, list):
+            raise TableFormatError(f"{listed!r} is not a list of codes", path=where, column="codes")
+        codes = [str(code) for code in listed]
         if "codes_file" in entry:
             codes_path = path.parent / str(entry.pop("codes_file"))
             if not codes_path.exists():
@@ -678,8 +691,10 @@ def simulate(
         raise NordgroupError(f"baseline_priced has {len(before)} rows for {len(table)} episodes")
     edited, changed, notes = apply_scenario(table, scenario)
 
-    same_logic = scenario.tables is None or scenario.tables is baseline.grouper.tables
-    grouper = baseline.grouper if same_logic else Grouper(scenario.tables)
+    grouper = baseline.grouper
+    if scenario.tables is not None and scenario.tables is not grouper.tables:
+        grouper = Grouper(scenario.tables)
+    same_logic = grouper is baseline.grouper
     if same_logic:
         grouped = _regroup_changed(before, edited, changed, grouper)
     else:

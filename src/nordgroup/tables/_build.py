@@ -220,9 +220,9 @@ class TableBuilder:
             carried["pdgprop"] |= props.pdgprop
             carried["dgprop"] |= props.dgprop | props.sdgprop
             carried["procpro"] |= props.procpr
-        for props in tables.procedures.values():
-            carried["procpro"] |= props.procpr
-            carried["dgprop"] |= props.dgprop
+        for procedure in tables.procedures.values():
+            carried["procpro"] |= procedure.procpr
+            carried["dgprop"] |= procedure.dgprop
         for name in ("mdc", "dgcat", "dgprop"):
             # Sex recoding turns 98.. into 12../13.., so a rule may name a value no code carries as such.
             carried[name] |= {_sex_variant(value, prefix) for value in carried[name] for prefix in ("12", "13")}
