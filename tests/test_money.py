@@ -12,6 +12,7 @@ import pytest
 
 from nordgroup.exceptions import TableFormatError
 from nordgroup.money import (
+    WEIGHT_COLUMNS,
     CostWeightRules,
     Financing,
     casemix,
@@ -155,7 +156,7 @@ def test_demo_files_are_labelled_demo():
     assert weights.demo and "DEMO" in weights.label
     assert financing.demo and "DEMO" in financing.label
     assert math.isclose(financing.activity_share, 0.5)
-    assert weights.to_arrow().column_names == ["drg", "weight", "trim_days", "per_day_weight", "weight_outpatient"]
+    assert weights.to_arrow().column_names == list(WEIGHT_COLUMNS)
 
 
 def test_financing_errors(tmp_path):
