@@ -385,3 +385,38 @@ def test_care_type_is_counted_the_same_in_audit_and_money():
     table = indicators(episodes, grouped, audit(episodes, grouper, grouped=grouped), unit_column=None, period_column=None)
     audit_counts = {r["care_type"]: r["episodes"] for r in table.to_pylist()}
     assert audit_counts == money_counts == {"inpatient": 2, "outpatient": 2, "day_surgery": 1}
+
+
+def test_invoice_review_gives_money_and_compares_the_invoiced_amount():
+    """With financing the mismatch carries money (points x 45 000 x 0.5); an invoiced amount that
+    is not what the regrouped DRG pays is an `amount_mismatch`, one that is (to the krone) is not."""
+    from nordgroup.money import load_financing, load_weights
+
+    grouper = _demo_grouper()
+    weights = load_weights(DEMO_TABLES / "weights_demo.csv")
+    financing = load_financing(DEMO_TABLES / "financing_demo.toml")
+    paid = 4.35 * 45_000 * 0.5  # the 60-day stay in 014B
+    episodes = episodes_from_records(
+        [
+            _record("long", ["I634"], duration_days=60, reported_drg="470", invoiced="0"),
+            _record("right", ["I634"], duration_days=60, reported_drg="014B", invoiced=f"{paid:.2f}".replace(".", ",")),
+            _record("blank", ["I634"], duration_days=3, reported_drg="014B", invoiced=None),
+        ]
+    )
+    findings = audit(
+        episodes,
+        grouper,
+        weights=weights,
+        financing=financing,
+        reported_drg_column="reported_drg",
+        invoiced_amount_column="invoiced",
+    )
+    by_kind = {(r["episode_id"], r["kind"]): r for r in findings.to_pylist()}
+    assert set(by_kind) == {("long", "drg_mismatch"), ("long", "amount_mismatch")}
+    mismatch = by_kind["long", "drg_mismatch"]
+    assert mismatch["points"] == pytest.approx(4.35) and mismatch["money"] == pytest.approx(paid)
+    assert "4.35 points" in mismatch["text"]
+    amount = by_kind["long", "amount_mismatch"]
+    assert amount["money"] == pytest.approx(paid) and amount["points"] == pytest.approx(4.35)
+    with pytest.raises(ValueError, match="needs weights and financing"):
+        audit(episodes, grouper, weights=weights, invoiced_amount_column="invoiced")

@@ -140,3 +140,30 @@ def test_tables_shell_answers_each_line_as_the_one_shot_command_does(monkeypatch
     captured = capsys.readouterr()
     assert captured.out == "".join(expected)
     assert "invalid choice: 'bogus'" in captured.err and "invalid choice: 'nowhere'" in captured.err
+
+
+def test_group_summary_names_error_drgs_and_return_codes_apart(nor_grouper):
+    """"error DRGs" is the audit's error_drg figure (the 470 series); episodes whose return code is
+    not 0/A are another, larger figure with its own label (issue 18, defect 7)."""
+    import re
+
+    import pyarrow.compute as pc
+
+    from nordgroup._cli_group import summary
+    from nordgroup.audit import audit, error_drgs
+    from nordgroup.synth import synthesize
+
+    grouper = nor_grouper(2017)
+    episodes = synthesize(grouper.tables, 3000, seed=3)
+    result = grouper.group(episodes)
+    in_error_drg = sum(drg in error_drgs(grouper.tables) for drg in result.column("drg").to_pylist())
+    not_ok = sum(rtc not in ("0", "A") for rtc in result.column("rtc").to_pylist())
+    findings = audit(episodes, grouper, grouped=result)
+    assert in_error_drg == len(pc.unique(findings.filter(pc.equal(findings["kind"], "error_drg"))["row"]))
+    assert in_error_drg < not_ok  # the two figures differ on this data, so a mix-up shows
+    lines = summary(result, grouper.tables, 1.0).splitlines()
+    error_line = next(line for line in lines if line.startswith("error DRGs"))
+    rtc_line = next(line for line in lines if "return code other than 0/A" in line)
+    assert error_line != rtc_line
+    assert re.search(rf"\b{in_error_drg:,}\b", error_line) and f"{100 * in_error_drg / 3000:.2f} %" in error_line
+    assert re.search(rf"\b{not_ok:,}\b", rtc_line) and f"{100 * not_ok / 3000:.2f} %" in rtc_line

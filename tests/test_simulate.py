@@ -274,3 +274,43 @@ def test_stratified_bootstrap_runs():
     strata = np.where(sample.column("inclusion_probability").to_numpy() < 0.05, "low", "high")
     estimate = extrapolate_sample(sample.append_column("stratum", pa.array(strata)), stratum="stratum")
     assert estimate.points.low <= estimate.points.change <= estimate.points.high
+
+
+def _reviewed_sample_run(tmp_path, *extra):
+    """`nordgroup simulate` on a reviewed sample with two design strata of unequal probability."""
+    from nordgroup.cli import main
+    from nordgroup.episodes import write_table
+
+    baseline = demo_baseline()
+    episodes = synthesize(baseline.grouper.tables, 600, seed=21)
+    stratum = np.where(np.arange(len(episodes)) % 3 == 0, "findings", "other")
+    episodes = episodes.append_column("stratum", pa.array(stratum))
+    episodes = episodes.append_column("inclusion_probability", pa.array(np.where(stratum == "findings", 0.5, 0.05)))
+    write_table(episodes, tmp_path / "sample.parquet")
+    (tmp_path / "s.toml").write_text('name = "review"\n[[recode]]\nkind = "promote_specific_secondary"\n')
+    arguments = ["simulate", str(tmp_path / "sample.parquet"), "--tables", str(DEMO_TABLES)]
+    arguments += ["--weights", str(DEMO_TABLES / "weights_demo.csv")]
+    arguments += ["--financing", str(DEMO_TABLES / "financing_demo.toml"), "--scenario", str(tmp_path / "s.toml")]
+    arguments += ["--out-dir", str(tmp_path / "out"), "--sample-probability", "inclusion_probability", *extra]
+    assert main(arguments) == 0
+    result = simulate(episodes, baseline, load_scenario(tmp_path / "s.toml"))
+    return result
+
+
+def test_cli_extrapolation_bootstraps_within_the_strata(tmp_path, capsys):
+    """`--sample-stratum` reaches the bootstrap: the CLI prints the stratified estimate, which
+    differs from the unstratified one on this sample (issue 18, defect 9)."""
+    result = _reviewed_sample_run(tmp_path, "--sample-stratum", "stratum")
+    printed = capsys.readouterr().out
+    stratified = extrapolate_sample(result, stratum="stratum").verdict
+    plain = extrapolate_sample(result).verdict
+    assert stratified != plain and "interval" in stratified
+    assert stratified in printed and plain not in printed
+
+
+def test_cli_extrapolation_uses_the_sample_stratum_column_by_default(tmp_path, capsys):
+    """A review sample's `stratum` column is used without being named, and the output says so."""
+    result = _reviewed_sample_run(tmp_path)
+    printed = capsys.readouterr().out
+    assert extrapolate_sample(result, stratum="stratum").verdict in printed
+    assert "within strata: stratum" in printed

@@ -206,6 +206,10 @@ def indicators(
         **keys,
         "episodes": np.ones(n, np.int64),
         "error_drg_share": (per_kind["error_drg"] > 0).astype(np.float64),
+        # the `group` summary's "return code" figure: every return code other than 0/A, error DRGs included
+        "return_code_share": pc.invert(pc.is_in(pc.fill_null(grouped.column("rtc"), ""), pa.array(list(_OK_RTC))))
+        .to_numpy(zero_copy_only=False)
+        .astype(np.float64),
         "symptom_principal_share": (per_kind["symptom_principal"] > 0).astype(np.float64),
         "unspecified_principal_share": (per_kind["unspecified_principal"] > 0).astype(np.float64),
         "z_principal_share": pc.starts_with(principal, "Z").to_numpy(zero_copy_only=False).astype(np.float64),
@@ -968,7 +972,7 @@ def _amount_findings(
 def _amounts(column: pa.ChunkedArray, name: str) -> np.ndarray:
     """An amount column as numbers (NaN where blank); text may use a decimal comma and blanks."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        text = pc.replace_substring_regex(pc.utf8_trim_whitespace(column), r"[\s\u00a0]", "")
+        text = pc.replace_substring_regex(pc.utf8_trim_whitespace(column), r"[\s\x{00A0}]", "")
         text = pc.replace_substring(text, ",", ".")
         column = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     try:

@@ -14,7 +14,7 @@ import csv
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -935,11 +935,24 @@ class Extrapolation:
         )
 
 
+def _strata(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """The stratum number of each row: one per distinct combination of `columns` (none: one stratum)."""
+    missing = [name for name in columns if name not in table.column_names]
+    if missing:
+        raise NordgroupError(f"the sample has no stratum column {', '.join(map(repr, missing))}")
+    codes = np.zeros(len(table), np.int64)
+    for name in columns:
+        text = pc.fill_null(pc.cast(table.column(name), pa.string()), "").to_numpy(zero_copy_only=False)
+        values = np.unique(text, return_inverse=True)[1].reshape(-1)
+        codes = codes * (int(values.max(initial=0)) + 1) + values
+    return np.unique(codes, return_inverse=True)[1].reshape(-1)
+
+
 def extrapolate_sample(
     sample: SimulationResult | pa.Table,
     *,
     inclusion_probability: str = "inclusion_probability",
-    stratum: str | None = None,
+    stratum: str | Sequence[str] | None = None,
     replicates: int = 2000,
     level: float = 0.95,
     min_sample: int = 30,
@@ -951,7 +964,8 @@ def extrapolate_sample(
     `sample` is the result of `simulate` on the sampled episodes with the review's corrections
     (or its `episodes` table), carrying each episode's inclusion probability π. The change is the
     Horvitz–Thompson total Σ (after − before) / π; the interval resamples episodes with replacement
-    (within `stratum` when given) `replicates` times and takes percentiles. The result says plainly
+    (within `stratum` when given: a column, or several whose combinations are the strata)
+    `replicates` times and takes percentiles. The result says plainly
     that the sample is too small when it has fewer than `min_sample` episodes or fewer than
     `min_changed` episodes whose points changed, and that it is inconclusive when the interval
     includes no change.
@@ -973,11 +987,7 @@ def extrapolate_sample(
     money_before, money_change = values("reimbursement_before"), values("reimbursement_change")
     n = len(table)
     changed = int(np.count_nonzero(points_change))
-    strata = (
-        np.unique(pc.cast(table.column(stratum), pa.string()).to_numpy(zero_copy_only=False), return_inverse=True)[1]
-        if stratum
-        else np.zeros(n, np.int64)
-    )
+    strata = _strata(table, [stratum] if isinstance(stratum, str) else list(stratum or ()))
     rng = np.random.default_rng(seed)
     weighted = np.column_stack([weight * points_change, weight * money_change]) if n else np.zeros((0, 2))
     replicate_totals = np.zeros((replicates, 2))
