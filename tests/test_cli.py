@@ -167,3 +167,29 @@ def test_group_summary_names_error_drgs_and_return_codes_apart(nor_grouper):
     assert error_line != rtc_line
     assert re.search(rf"\b{in_error_drg:,}\b", error_line) and f"{100 * in_error_drg / 3000:.2f} %" in error_line
     assert re.search(rf"\b{not_ok:,}\b", rtc_line) and f"{100 * not_ok / 3000:.2f} %" in rtc_line
+
+
+def test_tables_diff_writes_its_file_when_the_reader_stops_early(tmp_path):
+    """`nordgroup tables diff A B --output d.csv | head`: the file is written whatever happens to
+    standard output, and the command still ends with 0 (issue 18, defect 8). The reader here has
+    closed the pipe before the first line, so every write to standard output fails."""
+    import os
+    import subprocess
+    import sys
+
+    a, b = (str(shared_path("norddrg", "nor", RELEASES[year])) for year in (2016, 2017))
+    output = tmp_path / "d.csv"
+    script = (
+        "import sys; from nordgroup.cli import entrypoint; "
+        f"sys.argv = ['nordgroup', 'tables', 'diff', {a!r}, {b!r}, '--output', {str(output)!r}]; entrypoint()"
+    )
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        ended = subprocess.run([sys.executable, "-c", script], stdout=write_end, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert ended.returncode == 0, ended.stderr
+    assert "Traceback" not in ended.stderr
+    lines = output.read_text().splitlines()
+    assert len(lines) > 100 and lines[0].startswith('"')  # a header and the changes, as write_table writes them
