@@ -380,9 +380,17 @@ def test_care_type_is_counted_the_same_in_audit_and_money():
         load_financing(DEMO_TABLES / "financing_demo.toml"),
         duration_days=episodes.column("duration_days"),
     )
-    assert priced.column("care_type").to_pylist() == ["inpatient", "outpatient", "outpatient", "inpatient", "day_surgery"]
+    assert priced.column("care_type").to_pylist() == [
+        "inpatient",
+        "outpatient",
+        "outpatient",
+        "inpatient",
+        "day_surgery",
+    ]
     money_counts = {r["care_type"]: r["episodes"] for r in casemix(priced, "care_type").to_pylist()}
-    table = indicators(episodes, grouped, audit(episodes, grouper, grouped=grouped), unit_column=None, period_column=None)
+    table = indicators(
+        episodes, grouped, audit(episodes, grouper, grouped=grouped), unit_column=None, period_column=None
+    )
     audit_counts = {r["care_type"]: r["episodes"] for r in table.to_pylist()}
     assert audit_counts == money_counts == {"inpatient": 2, "outpatient": 2, "day_surgery": 1}
 

@@ -143,7 +143,7 @@ def test_tables_shell_answers_each_line_as_the_one_shot_command_does(monkeypatch
 
 
 def test_group_summary_names_error_drgs_and_return_codes_apart(nor_grouper):
-    """"error DRGs" is the audit's error_drg figure (the 470 series); episodes whose return code is
+    """The "error DRGs" line is the audit's error_drg figure (the 470 series); episodes whose return code is
     not 0/A are another, larger figure with its own label (issue 18, defect 7)."""
     import re
 

@@ -64,7 +64,8 @@ def test_corrections_applied_exactly():
         ("E1", "replace", "principal", "I21.9"),  # written with a dot: read as I219
         ("E1", "add", "secondary", "N179"),
         ("E1", "remove", "secondary", "I10"),
-        ("E2", "remove", "secondary", "I10"),  # coded twice: both go
+        ("E2", "remove", "secondary", "I10"),  # coded twice: one row removes one occurrence,
+        ("E2", "remove", "secondary", "I10"),  # the second row the other
         ("E2", "replace", "procedure", "NCJ10", "NCJ05"),
         ("E3", "add", "secondary", "E119"),  # no diagnoses at all: an empty principal comes first
         ("E4", "remove", "principal", ""),
@@ -75,7 +76,7 @@ def test_corrections_applied_exactly():
     assert edited.column("diagnoses").to_pylist() == [["I219", "E119", "N179"], ["I219"], ["", "E119"], [""]]
     assert edited.column("procedures").to_pylist() == [["JEA00"], ["NCJ10", "TFP00"], [], []]
     assert changed.tolist() == [True, True, True, True]
-    assert notes[0].startswith("corrections: 7 of 9 applied")
+    assert notes[0].startswith("corrections: 8 of 10 applied")
     assert "E4 remove secondary Z999" in notes[1] and "E9 add secondary E119" in notes[1]
 
 
@@ -314,3 +315,61 @@ def test_cli_extrapolation_uses_the_sample_stratum_column_by_default(tmp_path, c
     printed = capsys.readouterr().out
     assert extrapolate_sample(result, stratum="stratum").verdict in printed
     assert "within strata: stratum" in printed
+
+
+def _hip(*procedures: str) -> pa.Table:
+    """A hip fracture (MDC 08) with these procedures: in the demo tables 209A needs an OR
+    procedure after the first (`secpro +`), so the order of the procedures decides the DRG."""
+    return episodes_from_records(
+        [
+            {
+                "episode_id": "H",
+                "sex": 1,
+                "age_days": 25000,
+                "duration_days": 5,
+                "diagnoses": ["S7200"],
+                "procedures": list(p),
+            }
+            for p in [procedures]
+        ]
+    )
+
+
+def test_a_correction_can_make_a_procedure_the_first_one():
+    """`add procedure NFB40 first` regroups exactly as grouping the episode written that way
+    (issue 18, defect 10); without a position the code is appended, as before."""
+    baseline = demo_baseline()
+    direct = baseline.grouper.group(_hip("NFB40", "TFP00")).column("drg")[0].as_py()
+    appended = baseline.grouper.group(_hip("TFP00", "NFB40")).column("drg")[0].as_py()
+    assert direct != appended  # the order matters here, so the test can tell the two apart
+    review = corrections(("H", "add", "procedure", "NFB40"))
+    first = review.append_column("position", pa.array(["first"]))
+    for table, expected, drg in ((first, ["NFB40", "TFP00"], direct), (review, ["TFP00", "NFB40"], appended)):
+        result = simulate(_hip("TFP00"), baseline, Scenario(corrections=table))
+        assert apply_scenario(_hip("TFP00"), Scenario(corrections=table))[0].column("procedures")[0].as_py() == expected
+        assert result.episodes.column("drg_after")[0].as_py() == drg
+    moved = corrections(("H", "remove", "procedure", "NFB40"), ("H", "add", "procedure", "NFB40"))
+    moved = moved.append_column("position", pa.array(["", "first"]))
+    result = simulate(_hip("TFP00", "NFB40"), baseline, Scenario(corrections=moved))
+    assert result.episodes.column("drg_after")[0].as_py() == direct
+
+
+def test_remove_drops_one_occurrence_at_a_time():
+    """NFB40 written twice: one remove leaves one NFB40 (and the DRG of a single NFB40)."""
+    baseline = demo_baseline()
+    result = simulate(
+        _hip("NFB40", "NFB40"), baseline, Scenario(corrections=corrections(("H", "remove", "procedure", "NFB40")))
+    )
+    once = baseline.grouper.group(_hip("NFB40")).column("drg")[0].as_py()
+    assert result.episodes.column("drg_after")[0].as_py() == once
+    edited, _, notes = apply_scenario(
+        _hip("NFB40", "NFB40"), Scenario(corrections=corrections(*[("H", "remove", "procedure", "NFB40")] * 3))
+    )
+    assert edited.column("procedures")[0].as_py() == [] and "2 of 3 applied" in notes[0]
+
+
+def test_a_position_is_only_for_add(tmp_path):
+    table = corrections(("H", "remove", "procedure", "NFB40")).append_column("position", pa.array(["first"]))
+    with pytest.raises(TableFormatError) as raised:
+        Scenario(corrections=table)
+    assert raised.value.row == 2 and raised.value.column == "position"
