@@ -167,3 +167,29 @@ def test_financing_errors(tmp_path):
     path.write_text("price_per_point = 45000\nactivity_share = 1.5\nyear = 2026\n")
     with pytest.raises(ValueError, match="activity_share"):
         load_financing(path)
+
+
+def test_weights_from_costs_keep_inpatient_and_outpatient_apart(tmp_path):
+    """DRG 175 with 7 outpatient contacts (100 each) and 3 stays (550 each), DRG A with 10 stays
+    at 1135: the mean inpatient stay costs (10 x 1135 + 3 x 550) / 13 = 1000, so 175 weighs
+    550 / 1000 = 0.55 as a stay and 100 / 1000 = 0.1 as a contact (issue 18, defect 6: one mixed
+    weight gave 0.34). Pricing the same episodes with the result gives the inpatient casemix index 1."""
+    costed = pa.table(
+        {
+            "drg": ["A"] * 10 + ["175"] * 10,
+            "cost": [1135.0] * 10 + [100.0] * 7 + [550.0] * 3,
+            "duration_days": pa.array([4] * 10 + [0] * 7 + [3] * 3, pa.int32()),
+        }
+    )
+    result = weights_from_costs(costed, rules=CostWeightRules(min_episodes=3))
+    assert result.mean_cost == pytest.approx(1000.0)
+    details = {row["drg"]: row for row in result.details.to_pylist()}
+    assert details["175"]["weight"] == pytest.approx(0.55)
+    assert details["175"]["weight_outpatient"] == pytest.approx(0.1)
+    assert details["A"]["weight"] == pytest.approx(1.135) and details["A"]["weight_outpatient"] is None
+    assert (details["175"]["inpatient_inliers"], details["175"]["outpatient_inliers"]) == (3, 7)
+    reloaded = load_weights(result.write_csv(tmp_path / "kpp.csv"))
+    priced = price_episodes(costed, reloaded, FINANCING)
+    by_care = {row["care_type"]: row for row in casemix(priced, "care_type").to_pylist()}
+    assert by_care["inpatient"]["casemix_index"] == pytest.approx(1.0)
+    assert by_care["outpatient"]["points"] == pytest.approx(0.7)

@@ -622,7 +622,8 @@ class CostWeightRules:
       (Tukey's fences, f = `cost_fence`) is an outlier and left out of every mean; None keeps all.
     - `trim_point_fence`: the trim point of a DRG is Q3 + f x IQR of its inpatient days (rounded
       up), computed on the cost inliers; None leaves DRGs without trim points.
-    - `min_episodes`: DRGs with fewer inlier episodes are flagged `few_episodes`.
+    - `min_episodes`: a DRG whose weight of some care type rests on fewer inlier episodes, or that
+      has no inpatient stay, is flagged `few_episodes`.
     """
 
     cost_fence: float | None = 3.0
@@ -635,8 +636,8 @@ class CostWeights:
     """A weight table computed from KPP costs, with the per-DRG workings behind each weight."""
 
     weights: WeightTable
-    details: pa.Table  # one row per DRG: episodes, outliers, means, weight, trim point, flags
-    mean_cost: float  # mean cost of all inlier episodes: the cost of weight 1.0
+    details: pa.Table  # one row per DRG: weights per care type, episodes, outliers, means, trim point, flags
+    mean_cost: float  # mean cost of the inlier inpatient stays: the cost of weight 1.0
     rules: CostWeightRules
 
     @property
@@ -661,74 +662,101 @@ def weights_from_costs(
     duration_days: pa.Array | pa.ChunkedArray | None = None,
     source: str = "weights computed from costs",
 ) -> CostWeights:
-    """Weights from KPP: mean inlier cost of a DRG / mean inlier cost of all episodes.
+    """Weights from KPP, one per care type, all in the unit of the average inpatient stay.
 
     `costed` is a grouped table (a `drg` column) with costs (`cost`: a column name or an aligned
-    array); hospital days come from `duration_days` or a `duration_days` column and feed the trim
-    points and per-day weights (per_day_weight = mean inlier cost per inpatient day of the DRG /
-    mean cost). Episodes with no cost or no DRG are left out. Outpatient weights are not derived.
+    array); hospital days come from `duration_days` or a `duration_days` column, the care type
+    from `care_types`. Per DRG and care type (inpatient, outpatient, day surgery) the mean inlier
+    cost is divided by the mean inlier cost of all inpatient stays, as the national weight work
+    does: the inpatient casemix index is exactly 1 and an outpatient contact weighs what it costs
+    against that stay. Trim points and per-day weights come from the inpatient stays. A DRG with
+    no inpatient stay takes its outpatient (else day-surgery) weight as its weight. Episodes with
+    no cost or no DRG are left out.
     """
     rules = rules or CostWeightRules()
     costs = pc.cast(costed.column(cost) if isinstance(cost, str) else cost, pa.float64())
     has_days = duration_days is not None or "duration_days" in costed.column_names
     days = _duration(costed, duration_days) if has_days else pa.nulls(len(costed), pa.int32())
+    care = pc.index_in(care_types(costed, days), value_set=pa.array(CARE_TYPES))
     usable = pc.and_(pc.is_valid(costs), pc.is_valid(costed.column("drg")))
     drg = pc.cast(costed.column("drg"), pa.string()).filter(usable)
-    encoded = (
-        pc.dictionary_encode(drg).combine_chunks() if isinstance(drg, pa.ChunkedArray) else pc.dictionary_encode(drg)
-    )
-    group = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    encoded = pc.dictionary_encode(_flat_array(drg))
     names = encoded.dictionary.to_pylist()
+    n_drgs, n_care = len(names), len(CARE_TYPES)
+    care_of = care.filter(usable).to_numpy(zero_copy_only=False).astype(np.int64)
+    group = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64) * n_care + care_of
+    n_groups = n_drgs * n_care
     value = costs.filter(usable).to_numpy(zero_copy_only=False)
     day_values = pc.cast(days.filter(usable), pa.float64()).to_numpy(zero_copy_only=False)
-    n_groups = len(names)
 
+    # Tukey's fences per DRG and care type: a cheap contact is no outlier among expensive stays
     inlier = np.ones(len(value), bool)
     if rules.cost_fence is not None and len(value):
         q1, q3 = _group_quantiles(value, group, n_groups, (0.25, 0.75))
         spread = rules.cost_fence * (q3 - q1)
         inlier = (value >= (q1 - spread)[group]) & (value <= (q3 + spread)[group])
-    episodes = np.bincount(group, minlength=n_groups)
-    inliers = np.bincount(group, weights=inlier, minlength=n_groups).astype(np.int64)
-    cost_sum = np.bincount(group, weights=np.where(inlier, value, 0.0), minlength=n_groups)
-    mean_cost = float(value[inlier].mean()) if inlier.any() else float("nan")
+    episodes = np.bincount(group // n_care, minlength=n_drgs) if len(group) else np.zeros(n_drgs, np.int64)
+    inliers = np.bincount(group, weights=inlier, minlength=n_groups).astype(np.int64).reshape(n_drgs, n_care)
+    cost_sum = np.bincount(group, weights=np.where(inlier, value, 0.0), minlength=n_groups).reshape(n_drgs, n_care)
+    stays = inlier & (care_of == CARE_TYPES.index(INPATIENT))
+    # the cost of weight 1.0: the mean inpatient stay (all episodes when there is none)
+    unit = stays if stays.any() else inlier
+    mean_cost = float(value[unit].mean()) if unit.any() else float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
         drg_mean = cost_sum / inliers
-        weight = drg_mean / mean_cost
+        weights = drg_mean / mean_cost  # DRG x care type
+    inpatient, outpatient, day_surgery = (weights[:, CARE_TYPES.index(c)] for c in CARE_TYPES)
+    weight = np.where(np.isnan(inpatient), np.where(np.isnan(outpatient), day_surgery, outpatient), inpatient)
 
-    inpatient = inlier & np.isfinite(day_values) & (day_values > 0)
-    trim_days = np.full(n_groups, -1, np.int64)
-    if rules.trim_point_fence is not None and inpatient.any():
-        present = np.bincount(group[inpatient], minlength=n_groups) > 0
-        q1, q3 = _group_quantiles(day_values[inpatient], group[inpatient], n_groups, (0.25, 0.75))
+    with_days = stays & np.isfinite(day_values) & (day_values > 0)
+    drg_of = group // n_care
+    trim_days = np.full(n_drgs, -1, np.int64)
+    if rules.trim_point_fence is not None and with_days.any():
+        present = np.bincount(drg_of[with_days], minlength=n_drgs) > 0
+        q1, q3 = _group_quantiles(day_values[with_days], drg_of[with_days], n_drgs, (0.25, 0.75))
         trim = np.ceil(q3 + rules.trim_point_fence * (q3 - q1))
         trim_days = np.where(present, np.nan_to_num(trim, nan=-1), -1).astype(np.int64)
-    stay_cost = np.bincount(group[inpatient], weights=value[inpatient], minlength=n_groups)
-    stay_days = np.bincount(group[inpatient], weights=day_values[inpatient], minlength=n_groups)
+    stay_cost = np.bincount(drg_of[with_days], weights=value[with_days], minlength=n_drgs)
+    stay_days = np.bincount(drg_of[with_days], weights=day_values[with_days], minlength=n_drgs)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_day = np.where(stay_days > 0, stay_cost / stay_days / mean_cost, 0.0)
+    given = inliers > 0
+    few = ((inliers < rules.min_episodes) & given).any(axis=1) | ~given[:, CARE_TYPES.index(INPATIENT)]
 
-    order = sorted(range(n_groups), key=lambda i: _sort_key(names[i]))
+    order = sorted(range(n_drgs), key=lambda i: _sort_key(names[i]))
+
+    def column(values: np.ndarray) -> pa.Array:
+        return pa.array(values[order], mask=np.isnan(values[order]))
+
     details = pa.table(
         {
             "drg": pa.array([names[i] for i in order], pa.string()),
             "weight": pa.array(weight[order]),
             "trim_days": pa.array(trim_days[order], mask=trim_days[order] < 0).cast(pa.int32()),
             "per_day_weight": pa.array(per_day[order]),
-            "weight_outpatient": pa.nulls(n_groups, pa.float64()),
+            "weight_outpatient": column(outpatient),
+            "weight_day_surgery": column(day_surgery),
             "episodes": pa.array(episodes[order]),
-            "inliers": pa.array(inliers[order]),
-            "outliers": pa.array(episodes[order] - inliers[order]),
-            "mean_cost": pa.array(drg_mean[order]),
-            "few_episodes": pa.array(inliers[order] < rules.min_episodes),
+            "inliers": pa.array(inliers.sum(axis=1)[order]),
+            "outliers": pa.array(episodes[order] - inliers.sum(axis=1)[order]),
+            **{f"{care}_inliers": pa.array(inliers[order, i]) for i, care in enumerate(CARE_TYPES)},
+            "mean_cost": column(drg_mean[:, CARE_TYPES.index(INPATIENT)]),
+            "mean_cost_outpatient": column(drg_mean[:, CARE_TYPES.index(OUTPATIENT)]),
+            "few_episodes": pa.array(few[order]),
         }
     )
+
+    def optional(value: float) -> float | None:
+        return float(value) if np.isfinite(value) else None
+
     rows = tuple(
         DrgWeight(
             drg=names[i],
             weight=float(weight[i]) if np.isfinite(weight[i]) else 0.0,
             trim_days=int(trim_days[i]) if trim_days[i] >= 0 else None,
             per_day_weight=float(per_day[i]),
+            weight_outpatient=optional(outpatient[i]),
+            weight_day_surgery=optional(day_surgery[i]),
         )
         for i in order
     )
