@@ -193,3 +193,27 @@ def test_tables_diff_writes_its_file_when_the_reader_stops_early(tmp_path):
     assert "Traceback" not in ended.stderr
     lines = output.read_text().splitlines()
     assert len(lines) > 100 and lines[0].startswith('"')  # a header and the changes, as write_table writes them
+
+
+def test_price_reads_a_weight_list_through_weights_columns(tmp_path, capsys):
+    """`price --weights-columns` reads a list with other headers exactly as the list it renames;
+    `--by drg` prints each DRG's name."""
+    import pyarrow.csv as pacsv
+
+    from nordgroup.episodes import write_table
+    from nordgroup.synth import synthesize
+
+    write_table(synthesize(load_tables(DEMO_TABLES), 300, seed=8), tmp_path / "e.parquet")
+    text = (DEMO_TABLES / "weights_demo.csv").read_text().splitlines()
+    renamed = ["Kod;Poäng;Gräns;Dagvikt;Öppen", *(line.replace(",", ";").replace(".", ",") for line in text[1:])]
+    (tmp_path / "renamed_demo.csv").write_text("\n".join(renamed) + "\n", encoding="utf-8")
+    common = ["price", str(tmp_path / "e.parquet"), "--tables", str(DEMO_TABLES)]
+    common += ["--financing", str(DEMO_TABLES / "financing_demo.toml")]
+    assert main([*common, "--weights", str(DEMO_TABLES / "weights_demo.csv"), "-o", str(tmp_path / "a.csv")]) == 0
+    mapping = "drg=Kod,weight=Poäng,trim_days=Gräns,per_day_weight=Dagvikt,weight_outpatient=Öppen"
+    arguments = ["--weights", str(tmp_path / "renamed_demo.csv"), "--weights-columns", mapping]
+    capsys.readouterr()
+    assert main([*common, *arguments, "-o", str(tmp_path / "b.csv"), "--by", "drg"]) == 0
+    printed = capsys.readouterr().out
+    assert pacsv.read_csv(tmp_path / "a.csv")["points"].equals(pacsv.read_csv(tmp_path / "b.csv")["points"])
+    assert "drg_name" in printed and "Specific cerebrovascular disorders w/o CC" in printed

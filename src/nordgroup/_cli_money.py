@@ -13,7 +13,14 @@ from pathlib import Path
 from nordgroup import Grouper, load_tables, read_episodes
 from nordgroup.episodes import write_table
 from nordgroup.exceptions import NordgroupError
-from nordgroup.money import casemix, load_financing, load_weights, name_drgs, parse_weight_columns
+from nordgroup.money import (
+    casemix,
+    load_financing,
+    load_weights,
+    name_drgs,
+    parse_weight_columns,
+    with_drg_names,
+)
 from nordgroup.report import write_report
 from nordgroup.simulate import Baseline, extrapolate_sample, load_scenario, simulate
 
@@ -37,6 +44,8 @@ def run_price(args: argparse.Namespace) -> int:
         priced = baseline.price(episodes)
         write_table(priced, args.output)
         summaries = [casemix(priced, by) for by in [(), *args.by]]
+        tables = baseline.grouper.tables
+        summaries = [with_drg_names(t, tables) if "drg" in t.column_names else t for t in summaries]
     except (NordgroupError, FileNotFoundError, ValueError) as error:
         print(f"nordgroup price: {error}", file=sys.stderr)
         return 2

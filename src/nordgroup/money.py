@@ -56,6 +56,7 @@ __all__ = [
     "parse_weight_columns",
     "price_episodes",
     "weights_from_costs",
+    "with_drg_names",
 ]
 
 #: Columns `price_episodes` appends to a grouped table.
@@ -223,6 +224,19 @@ def name_drgs(tables: DrgTables, weights: WeightTable) -> DrgTables:
         for drg, info in tables.drgs.items()
     }
     return attrs.evolve(tables, drgs=drgs)
+
+
+def with_drg_names(table: pa.Table, *tables: DrgTables, column: str = "drg") -> pa.Table:
+    """`table` with a `drg_name` column after `column`: the first name the `tables` give ("" when none)."""
+    names: dict[str, str] = {}
+    for source in tables:
+        for drg, info in source.drgs.items():
+            if info.name:
+                names.setdefault(drg_key(drg), info.name)
+    keys = drg_keys(pc.fill_null(pc.cast(table.column(column), pa.string()), ""))
+    distinct, index = np.unique(np.asarray(keys.to_numpy(zero_copy_only=False), dtype=str), return_inverse=True)
+    found = np.array([names.get(key, "") for key in distinct] + [""], dtype=object)[index.reshape(-1)]
+    return table.add_column(table.column_names.index(column) + 1, "drg_name", pa.array(found, pa.string()))
 
 
 def as_weight_table(weights: WeightTable | Mapping[str, float] | pa.Table | None) -> WeightTable | None:

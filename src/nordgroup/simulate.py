@@ -37,6 +37,7 @@ from nordgroup.money import (
     load_financing,
     load_weights,
     price_episodes,
+    with_drg_names,
 )
 from nordgroup.tables.model import DrgTables
 
@@ -748,7 +749,11 @@ def simulate(
         totals=_totals(per_episode),
         by_unit=_compare(per_episode, unit, unit) if has_unit else None,
         by_mdc=_compare(per_episode, "mdc_before", "mdc_after", name="mdc"),
-        by_drg=_sort_by_change(_compare(per_episode, "drg_before", "drg_after", name="drg")),
+        by_drg=with_drg_names(
+            _sort_by_change(_compare(per_episode, "drg_before", "drg_after", name="drg")),
+            grouper.tables,
+            baseline.grouper.tables,
+        ),
         by_care_type=_compare(per_episode, "care_type", "care_type"),
         migration=_migration(per_episode),
         notes=tuple(notes),
