@@ -309,3 +309,11 @@ def test_drg_names_from_the_weight_list_where_the_tables_have_none(nor_tables, t
     assert named.drgs["1A"].name.startswith("Kraniotomi") and named.drgs["1B"].name == ""
     demo = load_tables(DEMO_TABLES)
     assert name_drgs(demo, load_weights(path)).drgs["014B"].name == demo.drgs["014B"].name != ""
+
+
+def test_swedish_list_saved_in_windows_1252(tmp_path):
+    """A list saved from Excel on Windows is cp1252, not UTF-8: `Vikt öppen vård` still reads."""
+    path = tmp_path / "vikter.csv"
+    path.write_bytes(SWEDISH_NATIONAL.encode("cp1252"))
+    rows = {row.drg: row for row in load_weights(path).rows}
+    assert rows["175"].weight_outpatient == 0.138 and rows["175"].name.startswith("Gastrointestinal blödning")

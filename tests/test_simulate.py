@@ -373,3 +373,29 @@ def test_a_position_is_only_for_add(tmp_path):
     with pytest.raises(TableFormatError) as raised:
         Scenario(corrections=table)
     assert raised.value.row == 2 and raised.value.column == "position"
+
+
+_CODES = st.sampled_from(["NFB40", "TFP00", "NCJ05", "JEA00"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    procedures=st.lists(_CODES, max_size=6),
+    edits=st.lists(st.tuples(st.sampled_from(["remove", "add last", "add first"]), _CODES), max_size=6),
+)
+def test_procedure_corrections_match_a_list_edited_by_hand(procedures, edits):
+    """Against a plain-list reference: each remove takes the next occurrence of its code in the
+    original list; adds go after the kept codes or, `first`, before them, in the corrections' order."""
+    kept = list(procedures)
+    for action, code in edits:
+        if action == "remove" and code in kept:
+            kept.remove(code)  # the first occurrence not yet removed: list order is kept
+    first = [code for action, code in edits if action == "add first"]
+    last = [code for action, code in edits if action == "add last"]
+    rows = [("H", action.split()[0], "procedure", code) for action, code in edits]
+    table = corrections(*rows) if rows else corrections(("X", "add", "procedure", "NFB40"))
+    table = table.append_column(
+        "position", pa.array([action.split()[1] if " " in action else "" for action, _ in edits] or [""])
+    )
+    edited, _, _ = apply_scenario(_hip(*procedures), Scenario(corrections=table))
+    assert edited.column("procedures")[0].as_py() == first + kept + last

@@ -860,7 +860,14 @@ def _read_rows(path: Path) -> Sequence[Sequence[object]]:
             return workbook.get_sheet_by_index(0).to_python()
         except Exception as error:  # calamine raises its own error types, one per container format
             raise TableFormatError(f"not a readable workbook: {error}", path=str(path)) from error
-    text = path.read_text(encoding="utf-8-sig")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:  # lists saved from Excel on Windows (Vekt, Vikt sluten vård, Benämning) come in cp1252
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            raise TableFormatError("neither UTF-8 nor Windows-1252 text", path=str(path)) from None
     first = text.splitlines()[0] if text else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
     return list(csv.reader(text.splitlines(), delimiter=delimiter))
