@@ -399,3 +399,12 @@ def test_procedure_corrections_match_a_list_edited_by_hand(procedures, edits):
     )
     edited, _, _ = apply_scenario(_hip(*procedures), Scenario(corrections=table))
     assert edited.column("procedures")[0].as_py() == first + kept + last
+
+
+def test_by_drg_names_each_drg():
+    """`by_drg` carries the DRG names of the tables (or of a published weight list, `name_drgs`)."""
+    baseline = demo_baseline()
+    result = simulate(synthesize(baseline.grouper.tables, 300, seed=4), baseline, Scenario())
+    drgs, names = result.by_drg.column("drg").to_pylist(), result.by_drg.column("drg_name").to_pylist()
+    named = dict(zip(drgs, names, strict=True))
+    assert named["014B"] == baseline.grouper.tables.drgs["014B"].name == "Specific cerebrovascular disorders w/o CC"

@@ -316,7 +316,7 @@ def audit_report(
     unit_key = unit_column if unit_column else "all"
     units = sorted(set(per_unit.column(unit_key).to_pylist()), key=str)
     series = {}
-    for care in CARE_TYPES:
+    for care in (care for care in CARE_TYPES if care in set(per_unit.column("care_type").to_pylist())):
         part = per_unit.filter(pc.equal(per_unit.column("care_type"), care))
         found = dict(zip(part.column(unit_key).to_pylist(), part.column("findings").to_pylist(), strict=True))
         series[care] = [found.get(unit, 0) for unit in units]
