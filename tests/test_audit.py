@@ -306,3 +306,125 @@ def test_the_audit_command_writes_what_the_library_finds(tmp_path):
 
     arguments[arguments.index("--weights") + 1] = str(tmp_path / "sample.csv")  # not a weight table
     assert main(arguments) == 2
+
+
+# --- issue 18: the audit compares DRGs and prices episodes as the money module does -------------
+
+
+def _demo_grouper():
+    from nordgroup.grouper import Grouper
+    from nordgroup.tables.load import load_tables
+
+    return Grouper(load_tables(DEMO_TABLES))
+
+
+def test_reported_drgs_with_or_without_leading_zeros_are_the_same_drg():
+    """`14B` reported for a regrouped `014B` (and `8` for `008`) is no mismatch; a real one still is."""
+    grouper = _demo_grouper()
+    records = [
+        _record("a", ["I634"], reported_drg="14B"),
+        _record("b", ["I630", "G409"], procedures=["FNG05"], reported_drg=" 8 "),
+        _record("c", ["I634"], reported_drg="0014b"),
+        _record("d", ["I634"], reported_drg="14A"),
+    ]
+    episodes = episodes_from_records(records)
+    assert grouper.group(episodes).column("drg").to_pylist() == ["014B", "008", "014B", "014B"]
+    weights = pacsv.read_csv(
+        DEMO_TABLES / "weights_demo.csv", convert_options=pacsv.ConvertOptions(column_types={"drg": pa.string()})
+    )
+    findings = audit(episodes, grouper, weights=weights, reported_drg_column="reported_drg")
+    mismatches = findings.filter(pc.equal(findings.column("kind"), "drg_mismatch"))
+    assert mismatches.column("episode_id").to_pylist() == ["d"]
+    # 14A (weight 1.7 in the demo list, written without its zero) is found in the weight table
+    assert mismatches.column("points").to_pylist() == [pytest.approx(1.2 - 1.7)]
+
+
+def test_points_at_stake_come_from_the_pricing():
+    """A 60-day stay in 014B reported as 470 is 1.2 + 35 x 0.09 points at stake (not 1.2); an
+    outpatient contact in 175 is worth the outpatient weight 0.138 (not 0.55)."""
+    grouper = _demo_grouper()
+    episodes = episodes_from_records(
+        [
+            _record("long", ["I634"], duration_days=60, reported_drg="470"),
+            _record("outpatient", ["K922"], duration_days=0, reported_drg="470"),
+        ]
+    )
+    assert grouper.group(episodes).column("drg").to_pylist() == ["014B", "175"]
+    weights = pacsv.read_csv(
+        DEMO_TABLES / "weights_demo.csv", convert_options=pacsv.ConvertOptions(column_types={"drg": pa.string()})
+    )
+    findings = audit(episodes, grouper, weights=weights, reported_drg_column="reported_drg")
+    mismatch = findings.filter(pc.equal(findings.column("kind"), "drg_mismatch"))
+    assert mismatch.column("points").to_pylist() == [pytest.approx(1.2 + 35 * 0.09), pytest.approx(0.138)]
+    # every other finding of the episode carries its priced points too, as `drg_points` does
+    assert drg_points(grouper.group(episodes), weights, episodes=episodes).tolist() == pytest.approx([4.35, 0.138])
+
+
+def test_care_type_is_counted_the_same_in_audit_and_money():
+    """One definition: the input `care_type` column where filled, else duration 0 = outpatient."""
+    from nordgroup.money import casemix, load_financing, load_weights, price_episodes
+
+    grouper = _demo_grouper()
+    records = [
+        _record("1", ["I634"], duration_days=0, care_type="inpatient"),  # admitted, went home the same day
+        _record("2", ["I634"], duration_days=0, care_type=None),  # no care type: duration 0 decides
+        _record("3", ["K922"], duration_days=2, care_type="outpatient"),
+        _record("4", ["K922"], duration_days=2, care_type=None),
+        _record("5", ["K922"], duration_days=0, care_type="Day surgery"),
+    ]
+    episodes = episodes_from_records(records)
+    grouped = grouper.group(episodes)
+    priced = price_episodes(
+        grouped,
+        load_weights(DEMO_TABLES / "weights_demo.csv"),
+        load_financing(DEMO_TABLES / "financing_demo.toml"),
+        duration_days=episodes.column("duration_days"),
+    )
+    assert priced.column("care_type").to_pylist() == [
+        "inpatient",
+        "outpatient",
+        "outpatient",
+        "inpatient",
+        "day_surgery",
+    ]
+    money_counts = {r["care_type"]: r["episodes"] for r in casemix(priced, "care_type").to_pylist()}
+    table = indicators(
+        episodes, grouped, audit(episodes, grouper, grouped=grouped), unit_column=None, period_column=None
+    )
+    audit_counts = {r["care_type"]: r["episodes"] for r in table.to_pylist()}
+    assert audit_counts == money_counts == {"inpatient": 2, "outpatient": 2, "day_surgery": 1}
+
+
+def test_invoice_review_gives_money_and_compares_the_invoiced_amount():
+    """With financing the mismatch carries money (points x 45 000 x 0.5); an invoiced amount that
+    is not what the regrouped DRG pays is an `amount_mismatch`, one that is (to the krone) is not."""
+    from nordgroup.money import load_financing, load_weights
+
+    grouper = _demo_grouper()
+    weights = load_weights(DEMO_TABLES / "weights_demo.csv")
+    financing = load_financing(DEMO_TABLES / "financing_demo.toml")
+    paid = 4.35 * 45_000 * 0.5  # the 60-day stay in 014B
+    episodes = episodes_from_records(
+        [
+            _record("long", ["I634"], duration_days=60, reported_drg="470", invoiced="0"),
+            _record("right", ["I634"], duration_days=60, reported_drg="014B", invoiced=f"{paid:.2f}".replace(".", ",")),
+            _record("blank", ["I634"], duration_days=3, reported_drg="014B", invoiced=None),
+        ]
+    )
+    findings = audit(
+        episodes,
+        grouper,
+        weights=weights,
+        financing=financing,
+        reported_drg_column="reported_drg",
+        invoiced_amount_column="invoiced",
+    )
+    by_kind = {(r["episode_id"], r["kind"]): r for r in findings.to_pylist()}
+    assert set(by_kind) == {("long", "drg_mismatch"), ("long", "amount_mismatch")}
+    mismatch = by_kind["long", "drg_mismatch"]
+    assert mismatch["points"] == pytest.approx(4.35) and mismatch["money"] == pytest.approx(paid)
+    assert "4.35 points" in mismatch["text"]
+    amount = by_kind["long", "amount_mismatch"]
+    assert amount["money"] == pytest.approx(paid) and amount["points"] == pytest.approx(4.35)
+    with pytest.raises(ValueError, match="needs weights and financing"):
+        audit(episodes, grouper, weights=weights, invoiced_amount_column="invoiced")

@@ -140,3 +140,80 @@ def test_tables_shell_answers_each_line_as_the_one_shot_command_does(monkeypatch
     captured = capsys.readouterr()
     assert captured.out == "".join(expected)
     assert "invalid choice: 'bogus'" in captured.err and "invalid choice: 'nowhere'" in captured.err
+
+
+def test_group_summary_names_error_drgs_and_return_codes_apart(nor_grouper):
+    """The "error DRGs" line is the audit's error_drg figure (the 470 series); episodes whose return code is
+    not 0/A are another, larger figure with its own label (issue 18, defect 7)."""
+    import re
+
+    import pyarrow.compute as pc
+
+    from nordgroup._cli_group import summary
+    from nordgroup.audit import audit, error_drgs
+    from nordgroup.synth import synthesize
+
+    grouper = nor_grouper(2017)
+    episodes = synthesize(grouper.tables, 3000, seed=3)
+    result = grouper.group(episodes)
+    in_error_drg = sum(drg in error_drgs(grouper.tables) for drg in result.column("drg").to_pylist())
+    not_ok = sum(rtc not in ("0", "A") for rtc in result.column("rtc").to_pylist())
+    findings = audit(episodes, grouper, grouped=result)
+    assert in_error_drg == len(pc.unique(findings.filter(pc.equal(findings["kind"], "error_drg"))["row"]))
+    assert in_error_drg < not_ok  # the two figures differ on this data, so a mix-up shows
+    lines = summary(result, grouper.tables, 1.0).splitlines()
+    error_line = next(line for line in lines if line.startswith("error DRGs"))
+    rtc_line = next(line for line in lines if "return code other than 0/A" in line)
+    assert error_line != rtc_line
+    assert re.search(rf"\b{in_error_drg:,}\b", error_line) and f"{100 * in_error_drg / 3000:.2f} %" in error_line
+    assert re.search(rf"\b{not_ok:,}\b", rtc_line) and f"{100 * not_ok / 3000:.2f} %" in rtc_line
+
+
+def test_tables_diff_writes_its_file_when_the_reader_stops_early(tmp_path):
+    """`nordgroup tables diff A B --output d.csv | head`: the file is written whatever happens to
+    standard output, and the command still ends with 0 (issue 18, defect 8). The reader here has
+    closed the pipe before the first line, so every write to standard output fails."""
+    import os
+    import subprocess
+    import sys
+
+    a, b = (str(shared_path("norddrg", "nor", RELEASES[year])) for year in (2016, 2017))
+    output = tmp_path / "d.csv"
+    script = (
+        "import sys; from nordgroup.cli import entrypoint; "
+        f"sys.argv = ['nordgroup', 'tables', 'diff', {a!r}, {b!r}, '--output', {str(output)!r}]; entrypoint()"
+    )
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        ended = subprocess.run([sys.executable, "-c", script], stdout=write_end, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert ended.returncode == 0, ended.stderr
+    assert "Traceback" not in ended.stderr
+    lines = output.read_text().splitlines()
+    assert len(lines) > 100 and lines[0].startswith('"')  # a header and the changes, as write_table writes them
+
+
+def test_price_reads_a_weight_list_through_weights_columns(tmp_path, capsys):
+    """`price --weights-columns` reads a list with other headers exactly as the list it renames;
+    `--by drg` prints each DRG's name."""
+    import pyarrow.csv as pacsv
+
+    from nordgroup.episodes import write_table
+    from nordgroup.synth import synthesize
+
+    write_table(synthesize(load_tables(DEMO_TABLES), 300, seed=8), tmp_path / "e.parquet")
+    text = (DEMO_TABLES / "weights_demo.csv").read_text().splitlines()
+    renamed = ["Kod;Poäng;Gräns;Dagvikt;Öppen", *(line.replace(",", ";").replace(".", ",") for line in text[1:])]
+    (tmp_path / "renamed_demo.csv").write_text("\n".join(renamed) + "\n", encoding="utf-8")
+    common = ["price", str(tmp_path / "e.parquet"), "--tables", str(DEMO_TABLES)]
+    common += ["--financing", str(DEMO_TABLES / "financing_demo.toml")]
+    assert main([*common, "--weights", str(DEMO_TABLES / "weights_demo.csv"), "-o", str(tmp_path / "a.csv")]) == 0
+    mapping = "drg=Kod,weight=Poäng,trim_days=Gräns,per_day_weight=Dagvikt,weight_outpatient=Öppen"
+    arguments = ["--weights", str(tmp_path / "renamed_demo.csv"), "--weights-columns", mapping]
+    capsys.readouterr()
+    assert main([*common, *arguments, "-o", str(tmp_path / "b.csv"), "--by", "drg"]) == 0
+    printed = capsys.readouterr().out
+    assert pacsv.read_csv(tmp_path / "a.csv")["points"].equals(pacsv.read_csv(tmp_path / "b.csv")["points"])
+    assert "drg_name" in printed and "Specific cerebrovascular disorders w/o CC" in printed

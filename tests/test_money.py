@@ -12,15 +12,20 @@ import pytest
 
 from nordgroup.exceptions import TableFormatError
 from nordgroup.money import (
+    WEIGHT_COLUMNS,
     CostWeightRules,
+    DrgWeight,
     Financing,
     casemix,
     cost_vs_reimbursement,
     load_financing,
     load_weights,
+    name_drgs,
+    parse_weight_columns,
     price_episodes,
     weights_from_costs,
 )
+from nordgroup.tables import load_tables
 from tests.conftest import DEMO_TABLES
 
 WEIGHTS_CSV = """drg,weight,trim_days,per_day_weight,weight_outpatient
@@ -155,7 +160,7 @@ def test_demo_files_are_labelled_demo():
     assert weights.demo and "DEMO" in weights.label
     assert financing.demo and "DEMO" in financing.label
     assert math.isclose(financing.activity_share, 0.5)
-    assert weights.to_arrow().column_names == ["drg", "weight", "trim_days", "per_day_weight", "weight_outpatient"]
+    assert weights.to_arrow().column_names == list(WEIGHT_COLUMNS)
 
 
 def test_financing_errors(tmp_path):
@@ -166,3 +171,149 @@ def test_financing_errors(tmp_path):
     path.write_text("price_per_point = 45000\nactivity_share = 1.5\nyear = 2026\n")
     with pytest.raises(ValueError, match="activity_share"):
         load_financing(path)
+
+
+def test_weights_from_costs_keep_inpatient_and_outpatient_apart(tmp_path):
+    """DRG 175 with 7 outpatient contacts (100 each) and 3 stays (550 each), DRG A with 10 stays
+    at 1135: the mean inpatient stay costs (10 x 1135 + 3 x 550) / 13 = 1000, so 175 weighs
+    550 / 1000 = 0.55 as a stay and 100 / 1000 = 0.1 as a contact (issue 18, defect 6: one mixed
+    weight gave 0.34). Pricing the same episodes with the result gives the inpatient casemix index 1."""
+    costed = pa.table(
+        {
+            "drg": ["A"] * 10 + ["175"] * 10,
+            "cost": [1135.0] * 10 + [100.0] * 7 + [550.0] * 3,
+            "duration_days": pa.array([4] * 10 + [0] * 7 + [3] * 3, pa.int32()),
+        }
+    )
+    result = weights_from_costs(costed, rules=CostWeightRules(min_episodes=3))
+    assert result.mean_cost == pytest.approx(1000.0)
+    details = {row["drg"]: row for row in result.details.to_pylist()}
+    assert details["175"]["weight"] == pytest.approx(0.55)
+    assert details["175"]["weight_outpatient"] == pytest.approx(0.1)
+    assert details["A"]["weight"] == pytest.approx(1.135) and details["A"]["weight_outpatient"] is None
+    assert (details["175"]["inpatient_inliers"], details["175"]["outpatient_inliers"]) == (3, 7)
+    reloaded = load_weights(result.write_csv(tmp_path / "kpp.csv"))
+    priced = price_episodes(costed, reloaded, FINANCING)
+    by_care = {row["care_type"]: row for row in casemix(priced, "care_type").to_pylist()}
+    assert by_care["inpatient"]["casemix_index"] == pytest.approx(1.0)
+    assert by_care["outpatient"]["points"] == pytest.approx(0.7)
+
+
+# --- weight lists as published (issue 18) ------------------------------------------------------
+# Small lists in the layouts of the published files (docs/money.md, "Weight lists as published"):
+# a title above the header, `;` and decimal commas, a dash for "no trim point". The figures are
+# made up; the headers and layout are those of the lists.
+
+NORWEGIAN_ISF = """Innsatsstyrt finansiering 2017 - DRG-vekter (utdrag);;;;;
+;;;;;
+DRG;Navn;Vekt;Trimpunkt;Gj.sn. liggetid;Vekt per liggedag utover trimpunkt
+1A;Kraniotomi, alder > 17 år med bløding;4,562;31;9,1;0,081
+14B;Spesifikke karsykdommer i hjernen unntatt TIA uten bk;1,204;26;6,4;0,089
+119O;Venestripping, dagkirurgisk;0,398;-;;
+801O;Poliklinisk konsultasjon;0,045;-;;
+"""
+
+SWEDISH_HEADER = (
+    "DRG;Benämning;MDC;Vikt sluten vård;Medelvårdtid;Trimpunkt;Vikt per vårddag utöver trimpunkt;"
+    "Vikt öppen vård;Vikt dagkirurgi"
+)
+SWEDISH_NATIONAL = f"""Nationella vikter NordDRG 2017;;;;;;;;
+{SWEDISH_HEADER}
+014B;Specifika cerebrovaskulära sjukdomar utom TIA utan kompl;01;1,1840;6,2;25;0,0910;0,3010;
+175;Gastrointestinal blödning utan kompl;06;0,5500;3,1;10;0,0800;0,1380;
+162;Ljumsk- och bråckoperationer;06;0,9120;2,0;8;0,1020;0,4550;0,5120
+"""
+
+
+def test_norwegian_isf_weight_list_as_published(tmp_path):
+    """The ISF list: its title lines skipped, `Vekt`/`Trimpunkt`/per-day weight read with decimal
+    commas, a dash as no trim point, the DRG names kept, unknown columns ignored."""
+    path = tmp_path / "drg-vekter-2017.csv"
+    path.write_text(NORWEGIAN_ISF, encoding="utf-8")
+    table = load_weights(path)
+    rows = {row.drg: row for row in table.rows}
+    assert list(rows) == ["1A", "14B", "119O", "801O"]
+    assert (rows["14B"].weight, rows["14B"].trim_days, rows["14B"].per_day_weight) == (1.204, 26, 0.089)
+    assert rows["119O"].trim_days is None and rows["801O"].weight == 0.045
+    assert table.names()["14B"] == "Spesifikke karsykdommer i hjernen unntatt TIA uten bk"
+    priced = price_episodes(
+        pa.table({"drg": ["14B", "014B"], "duration_days": pa.array([40, 2], pa.int32())}), table, FINANCING
+    )
+    assert priced.column("points").to_pylist() == pytest.approx([1.204 + 14 * 0.089, 1.204])
+
+
+def test_norwegian_isf_weight_list_as_excel(tmp_path):
+    """The same list as the published workbook: a title row, numbers as numbers."""
+    openpyxl = pytest.importorskip("openpyxl")
+    pytest.importorskip("python_calamine")
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Innsatsstyrt finansiering 2017 - DRG-vekter"])
+    sheet.append([])
+    sheet.append(["DRG", "Navn", "Vekt", "Trimpunkt", "Vekt per liggedag utover trimpunkt"])
+    sheet.append(["14B", "Spesifikke karsykdommer i hjernen unntatt TIA uten bk", 1.204, 26, 0.089])
+    sheet.append(["801O", "Poliklinisk konsultasjon", 0.045, None, None])
+    workbook.save(tmp_path / "vekter.xlsx")
+    rows = load_weights(tmp_path / "vekter.xlsx").rows
+    assert [(r.drg, r.weight, r.trim_days, r.per_day_weight) for r in rows] == [
+        ("14B", 1.204, 26, 0.089),
+        ("801O", 0.045, None, 0.0),
+    ]
+
+
+def test_swedish_national_weight_list_as_published(tmp_path):
+    """The Swedish list: inpatient, outpatient and day-surgery weights in their own columns, each
+    applied to its care type; a blank day-surgery weight falls back to the outpatient weight."""
+    path = tmp_path / "nationella-vikter-2017.csv"
+    path.write_text(SWEDISH_NATIONAL, encoding="utf-8")
+    table = load_weights(path)
+    rows = {row.drg: row for row in table.rows}
+    assert rows["175"].weight == 0.55 and rows["175"].weight_outpatient == 0.138
+    assert rows["162"].weight_day_surgery == 0.512 and rows["014B"].weight_day_surgery is None
+    grouped = pa.table(
+        {
+            "drg": ["175", "175", "162", "14B", "14B"],
+            "duration_days": pa.array([0, 3, 0, 0, 30], pa.int32()),
+            "care_type": ["outpatient", None, "day surgery", "day_surgery", None],
+        }
+    )
+    points = price_episodes(grouped, table, FINANCING).column("points").to_pylist()
+    assert points == pytest.approx([0.138, 0.55, 0.512, 0.301, 1.184 + 5 * 0.091])
+
+
+def test_weight_list_through_a_column_mapping(tmp_path):
+    """Headers of no known layout are read through a mapping; a missing mapped header is named."""
+    path = tmp_path / "regional.csv"
+    path.write_text("Kod;Text;Poäng;Gräns\n175;GI-blödning;0,55;10\n", encoding="utf-8")
+    with pytest.raises(TableFormatError, match="columns="):
+        load_weights(path)
+    table = load_weights(path, columns=parse_weight_columns("drg=Kod, name=Text, weight=Poäng, trim_days=Gräns"))
+    assert table.rows[0] == DrgWeight("175", 0.55, trim_days=10, name="GI-blödning")
+    with pytest.raises(TableFormatError) as raised:
+        load_weights(path, columns={"drg": "Kod", "weight": "Vikt"})
+    assert raised.value.column == "weight"
+    with pytest.raises(TableFormatError, match="unknown column name"):
+        load_weights(path, columns={"drg": "Kod", "points": "Poäng"})
+    with pytest.raises(ValueError, match="NAME=HEADER"):
+        parse_weight_columns("drg")
+
+
+def test_drg_names_from_the_weight_list_where_the_tables_have_none(nor_tables, tmp_path):
+    """The Norwegian JSON carries no DRG names; the ISF list's fill them, names present stay."""
+    tables = nor_tables(2017)
+    assert tables.drgs["14B"].name == ""
+    path = tmp_path / "drg-vekter-2017.csv"
+    path.write_text(NORWEGIAN_ISF, encoding="utf-8")
+    named = name_drgs(tables, load_weights(path))
+    assert named.drgs["14B"].name == "Spesifikke karsykdommer i hjernen unntatt TIA uten bk"
+    assert named.drgs["1A"].name.startswith("Kraniotomi") and named.drgs["1B"].name == ""
+    demo = load_tables(DEMO_TABLES)
+    assert name_drgs(demo, load_weights(path)).drgs["014B"].name == demo.drgs["014B"].name != ""
+
+
+def test_swedish_list_saved_in_windows_1252(tmp_path):
+    """A list saved from Excel on Windows is cp1252, not UTF-8: `Vikt öppen vård` still reads."""
+    path = tmp_path / "vikter.csv"
+    path.write_bytes(SWEDISH_NATIONAL.encode("cp1252"))
+    rows = {row.drg: row for row in load_weights(path).rows}
+    assert rows["175"].weight_outpatient == 0.138 and rows["175"].name.startswith("Gastrointestinal blödning")

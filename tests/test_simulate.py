@@ -64,7 +64,8 @@ def test_corrections_applied_exactly():
         ("E1", "replace", "principal", "I21.9"),  # written with a dot: read as I219
         ("E1", "add", "secondary", "N179"),
         ("E1", "remove", "secondary", "I10"),
-        ("E2", "remove", "secondary", "I10"),  # coded twice: both go
+        ("E2", "remove", "secondary", "I10"),  # coded twice: one row removes one occurrence,
+        ("E2", "remove", "secondary", "I10"),  # the second row the other
         ("E2", "replace", "procedure", "NCJ10", "NCJ05"),
         ("E3", "add", "secondary", "E119"),  # no diagnoses at all: an empty principal comes first
         ("E4", "remove", "principal", ""),
@@ -75,7 +76,7 @@ def test_corrections_applied_exactly():
     assert edited.column("diagnoses").to_pylist() == [["I219", "E119", "N179"], ["I219"], ["", "E119"], [""]]
     assert edited.column("procedures").to_pylist() == [["JEA00"], ["NCJ10", "TFP00"], [], []]
     assert changed.tolist() == [True, True, True, True]
-    assert notes[0].startswith("corrections: 7 of 9 applied")
+    assert notes[0].startswith("corrections: 8 of 10 applied")
     assert "E4 remove secondary Z999" in notes[1] and "E9 add secondary E119" in notes[1]
 
 
@@ -274,3 +275,136 @@ def test_stratified_bootstrap_runs():
     strata = np.where(sample.column("inclusion_probability").to_numpy() < 0.05, "low", "high")
     estimate = extrapolate_sample(sample.append_column("stratum", pa.array(strata)), stratum="stratum")
     assert estimate.points.low <= estimate.points.change <= estimate.points.high
+
+
+def _reviewed_sample_run(tmp_path, *extra):
+    """`nordgroup simulate` on a reviewed sample with two design strata of unequal probability."""
+    from nordgroup.cli import main
+    from nordgroup.episodes import write_table
+
+    baseline = demo_baseline()
+    episodes = synthesize(baseline.grouper.tables, 600, seed=21)
+    stratum = np.where(np.arange(len(episodes)) % 3 == 0, "findings", "other")
+    episodes = episodes.append_column("stratum", pa.array(stratum))
+    episodes = episodes.append_column("inclusion_probability", pa.array(np.where(stratum == "findings", 0.5, 0.05)))
+    write_table(episodes, tmp_path / "sample.parquet")
+    (tmp_path / "s.toml").write_text('name = "review"\n[[recode]]\nkind = "promote_specific_secondary"\n')
+    arguments = ["simulate", str(tmp_path / "sample.parquet"), "--tables", str(DEMO_TABLES)]
+    arguments += ["--weights", str(DEMO_TABLES / "weights_demo.csv")]
+    arguments += ["--financing", str(DEMO_TABLES / "financing_demo.toml"), "--scenario", str(tmp_path / "s.toml")]
+    arguments += ["--out-dir", str(tmp_path / "out"), "--sample-probability", "inclusion_probability", *extra]
+    assert main(arguments) == 0
+    result = simulate(episodes, baseline, load_scenario(tmp_path / "s.toml"))
+    return result
+
+
+def test_cli_extrapolation_bootstraps_within_the_strata(tmp_path, capsys):
+    """`--sample-stratum` reaches the bootstrap: the CLI prints the stratified estimate, which
+    differs from the unstratified one on this sample (issue 18, defect 9)."""
+    result = _reviewed_sample_run(tmp_path, "--sample-stratum", "stratum")
+    printed = capsys.readouterr().out
+    stratified = extrapolate_sample(result, stratum="stratum").verdict
+    plain = extrapolate_sample(result).verdict
+    assert stratified != plain and "interval" in stratified
+    assert stratified in printed and plain not in printed
+
+
+def test_cli_extrapolation_uses_the_sample_stratum_column_by_default(tmp_path, capsys):
+    """A review sample's `stratum` column is used without being named, and the output says so."""
+    result = _reviewed_sample_run(tmp_path)
+    printed = capsys.readouterr().out
+    assert extrapolate_sample(result, stratum="stratum").verdict in printed
+    assert "within strata: stratum" in printed
+
+
+def _hip(*procedures: str) -> pa.Table:
+    """A hip fracture (MDC 08) with these procedures: in the demo tables 209A needs an OR
+    procedure after the first (`secpro +`), so the order of the procedures decides the DRG."""
+    return episodes_from_records(
+        [
+            {
+                "episode_id": "H",
+                "sex": 1,
+                "age_days": 25000,
+                "duration_days": 5,
+                "diagnoses": ["S7200"],
+                "procedures": list(p),
+            }
+            for p in [procedures]
+        ]
+    )
+
+
+def test_a_correction_can_make_a_procedure_the_first_one():
+    """`add procedure NFB40 first` regroups exactly as grouping the episode written that way
+    (issue 18, defect 10); without a position the code is appended, as before."""
+    baseline = demo_baseline()
+    direct = baseline.grouper.group(_hip("NFB40", "TFP00")).column("drg")[0].as_py()
+    appended = baseline.grouper.group(_hip("TFP00", "NFB40")).column("drg")[0].as_py()
+    assert direct != appended  # the order matters here, so the test can tell the two apart
+    review = corrections(("H", "add", "procedure", "NFB40"))
+    first = review.append_column("position", pa.array(["first"]))
+    for table, expected, drg in ((first, ["NFB40", "TFP00"], direct), (review, ["TFP00", "NFB40"], appended)):
+        result = simulate(_hip("TFP00"), baseline, Scenario(corrections=table))
+        assert apply_scenario(_hip("TFP00"), Scenario(corrections=table))[0].column("procedures")[0].as_py() == expected
+        assert result.episodes.column("drg_after")[0].as_py() == drg
+    moved = corrections(("H", "remove", "procedure", "NFB40"), ("H", "add", "procedure", "NFB40"))
+    moved = moved.append_column("position", pa.array(["", "first"]))
+    result = simulate(_hip("TFP00", "NFB40"), baseline, Scenario(corrections=moved))
+    assert result.episodes.column("drg_after")[0].as_py() == direct
+
+
+def test_remove_drops_one_occurrence_at_a_time():
+    """NFB40 written twice: one remove leaves one NFB40 (and the DRG of a single NFB40)."""
+    baseline = demo_baseline()
+    result = simulate(
+        _hip("NFB40", "NFB40"), baseline, Scenario(corrections=corrections(("H", "remove", "procedure", "NFB40")))
+    )
+    once = baseline.grouper.group(_hip("NFB40")).column("drg")[0].as_py()
+    assert result.episodes.column("drg_after")[0].as_py() == once
+    edited, _, notes = apply_scenario(
+        _hip("NFB40", "NFB40"), Scenario(corrections=corrections(*[("H", "remove", "procedure", "NFB40")] * 3))
+    )
+    assert edited.column("procedures")[0].as_py() == [] and "2 of 3 applied" in notes[0]
+
+
+def test_a_position_is_only_for_add(tmp_path):
+    table = corrections(("H", "remove", "procedure", "NFB40")).append_column("position", pa.array(["first"]))
+    with pytest.raises(TableFormatError) as raised:
+        Scenario(corrections=table)
+    assert raised.value.row == 2 and raised.value.column == "position"
+
+
+_CODES = st.sampled_from(["NFB40", "TFP00", "NCJ05", "JEA00"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    procedures=st.lists(_CODES, max_size=6),
+    edits=st.lists(st.tuples(st.sampled_from(["remove", "add last", "add first"]), _CODES), max_size=6),
+)
+def test_procedure_corrections_match_a_list_edited_by_hand(procedures, edits):
+    """Against a plain-list reference: each remove takes the next occurrence of its code in the
+    original list; adds go after the kept codes or, `first`, before them, in the corrections' order."""
+    kept = list(procedures)
+    for action, code in edits:
+        if action == "remove" and code in kept:
+            kept.remove(code)  # the first occurrence not yet removed: list order is kept
+    first = [code for action, code in edits if action == "add first"]
+    last = [code for action, code in edits if action == "add last"]
+    rows = [("H", action.split()[0], "procedure", code) for action, code in edits]
+    table = corrections(*rows) if rows else corrections(("X", "add", "procedure", "NFB40"))
+    table = table.append_column(
+        "position", pa.array([action.split()[1] if " " in action else "" for action, _ in edits] or [""])
+    )
+    edited, _, _ = apply_scenario(_hip(*procedures), Scenario(corrections=table))
+    assert edited.column("procedures")[0].as_py() == first + kept + last
+
+
+def test_by_drg_names_each_drg():
+    """`by_drg` carries the DRG names of the tables (or of a published weight list, `name_drgs`)."""
+    baseline = demo_baseline()
+    result = simulate(synthesize(baseline.grouper.tables, 300, seed=4), baseline, Scenario())
+    drgs, names = result.by_drg.column("drg").to_pylist(), result.by_drg.column("drg_name").to_pylist()
+    named = dict(zip(drgs, names, strict=True))
+    assert named["014B"] == baseline.grouper.tables.drgs["014B"].name == "Specific cerebrovascular disorders w/o CC"

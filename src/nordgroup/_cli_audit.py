@@ -16,7 +16,7 @@ from nordgroup.audit import audit, audit_report, drg_points, indicators, review_
 from nordgroup.blocklist import BlockList, load_block_list
 from nordgroup.episodes import read_episodes, write_table
 from nordgroup.grouper import Grouper
-from nordgroup.money import load_weights
+from nordgroup.money import load_financing, load_weights, parse_weight_columns
 from nordgroup.tables.load import load_tables
 
 __all__ = ["audit_command"]
@@ -31,7 +31,9 @@ def audit_command(args: argparse.Namespace) -> int:
     for name, given in ((args.unit_column, unit), (args.period_column, period)):
         if given is None:
             print(f"nordgroup audit: no column {name!r}; results are not split by it", file=sys.stderr)
-    weights = load_weights(args.weights).to_arrow() if args.weights else None
+    columns = parse_weight_columns(args.weights_columns) if args.weights_columns else None
+    weights = load_weights(args.weights, columns=columns) if args.weights else None
+    financing = load_financing(args.financing) if args.financing else None
     block_list: BlockList | None
     if args.block_list == "none":
         block_list = BlockList((), "none")
@@ -42,8 +44,10 @@ def audit_command(args: argparse.Namespace) -> int:
         episodes,
         grouper,
         weights=weights,
+        financing=financing,
         block_list=block_list,
         reported_drg_column=args.reported_drg_column,
+        invoiced_amount_column=args.invoiced_amount_column,
         grouped=grouped,
     )
     write_table(findings, args.out)
@@ -53,7 +57,7 @@ def audit_command(args: argparse.Namespace) -> int:
         )
     sample = None
     if args.sample:
-        points = drg_points(grouped, weights) if weights is not None else None
+        points = drg_points(grouped, weights, episodes=episodes) if weights is not None else None
         sample = review_sample(
             episodes,
             findings,
@@ -72,6 +76,11 @@ def audit_command(args: argparse.Namespace) -> int:
     )
     for item in sorted(counts, key=lambda item: -item["counts"]):
         print(f"  {item['values']:<24} {item['counts']:>10,}")
+    shares = indicators(episodes, grouped, findings, unit_column=None, period_column=None, care_type=False)
+    error_share, rtc_share = (
+        shares.column(name)[0].as_py() or 0.0 for name in ("error_drg_share", "return_code_share")
+    )
+    print(f"  error DRGs (470 series): {error_share:.2%} of episodes; return code other than 0/A: {rtc_share:.2%}")
     if sample is not None:
         print(f"review sample: {len(sample):,} episodes -> {args.sample_out}")
     if args.report:

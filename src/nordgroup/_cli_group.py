@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nordgroup.audit import error_drgs
 from nordgroup.encode import FLAG_NAMES
 from nordgroup.episodes import read_episodes, write_table
 from nordgroup.grouper import Grouper
@@ -63,15 +64,17 @@ def _progress(table: pa.Table, quiet: bool):
 
 
 def summary(result: pa.Table, tables: DrgTables, seconds: float, output: str | None = None) -> str:
-    """One screen: episodes, DRGs, error DRGs, unknown codes, time."""
+    """One screen: episodes, DRGs, error DRGs (the 470 series), return codes other than 0/A, unknown codes, time."""
     n = len(result)
     errors = pc.sum(pc.invert(pc.is_in(pc.fill_null(result["rtc"], ""), pa.array(OK_RETURN_CODES)))).as_py() or 0
+    in_error = pc.sum(pc.is_in(result["drg"], pa.array(sorted(error_drgs(tables))))).as_py() or 0
     flags = result["flags"].to_numpy()
     lines = [
         f"tables      {tables.release.label} ({len(tables.rules)} rules)",
         f"episodes    {n:,}",
         f"DRGs        {len(pc.unique(result['drg'])):,} distinct",
-        f"error DRGs  {errors:,} with a return code other than 0/A ({100 * errors / max(n, 1):.2f} %)",
+        f"error DRGs  {in_error:,} in the error DRGs, the audit's error_drg ({100 * in_error / max(n, 1):.2f} %)",
+        f"return code {errors:,} with a return code other than 0/A ({100 * errors / max(n, 1):.2f} %)",
     ]
     for bit, name in FLAG_NAMES.items():
         count = int(((flags & bit) != 0).sum())

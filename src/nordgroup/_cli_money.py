@@ -13,7 +13,14 @@ from pathlib import Path
 from nordgroup import Grouper, load_tables, read_episodes
 from nordgroup.episodes import write_table
 from nordgroup.exceptions import NordgroupError
-from nordgroup.money import casemix, load_financing, load_weights
+from nordgroup.money import (
+    casemix,
+    load_financing,
+    load_weights,
+    name_drgs,
+    parse_weight_columns,
+    with_drg_names,
+)
 from nordgroup.report import write_report
 from nordgroup.simulate import Baseline, extrapolate_sample, load_scenario, simulate
 
@@ -22,8 +29,10 @@ __all__ = ["run_price", "run_simulate"]
 
 def _baseline(args: argparse.Namespace):
     episodes = read_episodes(args.input, args.layout, id_column=args.id_column)
+    columns = parse_weight_columns(args.weights_columns) if args.weights_columns else None
+    weights = load_weights(args.weights, columns=columns)
     baseline = Baseline(
-        Grouper(load_tables(args.tables, cache=True)), load_weights(args.weights), load_financing(args.financing)
+        Grouper(name_drgs(load_tables(args.tables, cache=True), weights)), weights, load_financing(args.financing)
     )
     return episodes, baseline
 
@@ -34,20 +43,26 @@ def run_price(args: argparse.Namespace) -> int:
         episodes, baseline = _baseline(args)
         priced = baseline.price(episodes)
         write_table(priced, args.output)
-        for by in [(), *args.by]:
-            _print_summary(casemix(priced, by))
+        summaries = [casemix(priced, by) for by in [(), *args.by]]
+        tables = baseline.grouper.tables
+        summaries = [with_drg_names(t, tables) if "drg" in t.column_names else t for t in summaries]
     except (NordgroupError, FileNotFoundError, ValueError) as error:
         print(f"nordgroup price: {error}", file=sys.stderr)
         return 2
+    for table in summaries:
+        _print_summary(table)
     print(f"{len(priced):,} episodes priced with {baseline.weights.label}, {baseline.financing.label} → {args.output}")
     return 0
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    """`nordgroup simulate`: tables per scenario in OUT_DIR and one HTML report."""
+    """`nordgroup simulate`: tables per scenario in OUT_DIR and one HTML report, written before
+    anything is printed (a reader that stops early, `| head`, loses no file)."""
+    lines = []
     try:
         episodes, baseline = _baseline(args)
         scenarios = [load_scenario(path) for path in args.scenario]
+        strata = _sample_strata(args, episodes.column_names)
         before = baseline.price(episodes)
         out_dir = Path(args.out_dir)
         sections = []
@@ -56,14 +71,14 @@ def run_simulate(args: argparse.Namespace) -> int:
             result.write_tables(out_dir)
             sections += result.report_sections()
             totals = result.totals.to_pylist()[0]
-            print(
+            lines.append(
                 f"{scenario.name}: {totals['drg_changed']:,} of {totals['episodes']:,} episodes changed DRG; points "
                 f"{totals['points_change']:+,.2f}; reimbursement {totals['reimbursement_change']:+,.0f}"
             )
             if args.sample_probability:
-                estimate = extrapolate_sample(result, inclusion_probability=args.sample_probability)
+                estimate = extrapolate_sample(result, inclusion_probability=args.sample_probability, stratum=strata)
                 sections.append((f"{scenario.name}: extrapolation to the population", estimate.html()))
-                print(f"  {estimate.verdict}")
+                lines.append(f"  {estimate.verdict}")
         report = Path(args.report) if args.report else out_dir / "report.html"
         demo = (
             baseline.weights.demo
@@ -80,8 +95,21 @@ def run_simulate(args: argparse.Namespace) -> int:
     except (NordgroupError, FileNotFoundError, ValueError) as error:
         print(f"nordgroup simulate: {error}", file=sys.stderr)
         return 2
-    print(f"tables in {out_dir}, report {report}")
+    if args.sample_probability:
+        lines.insert(0, f"extrapolation within strata: {', '.join(strata)}" if strata else "extrapolation: no strata")
+    print("\n".join([*lines, f"tables in {out_dir}, report {report}"]))
     return 0
+
+
+def _sample_strata(args: argparse.Namespace, columns: list[str]) -> list[str]:
+    """The design strata of a reviewed sample: the columns named, else the review sample's `stratum`."""
+    if not args.sample_probability:
+        return []
+    named = args.sample_stratum or (["stratum"] if "stratum" in columns else [])
+    missing = [name for name in named if name not in columns]
+    if missing:
+        raise NordgroupError(f"--sample-stratum: no column {', '.join(missing)} in the input")
+    return named
 
 
 def _print_summary(table) -> None:

@@ -107,10 +107,12 @@ def answer_drg(tables: DrgTables, args: argparse.Namespace) -> int:
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    """Write the change table first, then print: a reader that stops early (`| head`) closes the
+    pipe, and the print that fails then (the entry point ends it quietly) must not cost the file."""
     changes = diff_tables(load_tables(args.a, cache=True), load_tables(args.b, cache=True))
-    print(changes)
     if args.output:
         from nordgroup.episodes import write_table  # Arrow only when a table is written
 
         write_table(changes.to_arrow(), args.output)
+    print(changes)
     return 0

@@ -8,7 +8,6 @@ episodes with numpy. No Python loop runs per episode. See docs/audit.md for the 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from nordgroup.blocklist import ASTERISK, BlockList, asterisk_codes, default_blo
 from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.episodes import to_canonical
 from nordgroup.grouper import Grouper
+from nordgroup.money import CARE_TYPES, Financing, WeightTable, as_weight_table, care_types, drg_keys, price_episodes
 from nordgroup.report import bar_chart, html_table, line_chart, write_report
 from nordgroup.tables.model import NO_DAGGER, DrgTables, Rule
 
@@ -55,6 +55,7 @@ FINDING_KINDS = {
     "duplicate_episode": "the episode id occurs more than once",
     "duplicate_code": "the same diagnosis is written twice in one episode",
     "drg_mismatch": "the reported DRG differs from the regrouped DRG",
+    "amount_mismatch": "the invoiced amount differs from the regrouped DRG's price",
 }
 SEVERITIES = ("error", "warning", "info")
 
@@ -68,7 +69,8 @@ FINDING_SCHEMA = pa.schema(
         ("code", pa.string()),
         ("text", pa.string()),
         ("drg", pa.string()),  # the regrouped DRG
-        ("points", pa.float64()),  # DRG points at stake; null without weights
+        ("points", pa.float64()),  # DRG points at stake (money.price_episodes); null without weights
+        ("money", pa.float64()),  # the reimbursement at stake; null without weights and financing
     ]
 )
 
@@ -108,9 +110,12 @@ def audit(
     episodes: pa.Table,
     grouper: Grouper,
     *,
-    weights: Mapping[str, float] | pa.Table | None = None,
+    weights: WeightTable | Mapping[str, float] | pa.Table | None = None,
+    financing: Financing | None = None,
     block_list: BlockList | str | Path | None = None,
     reported_drg_column: str | None = None,
+    invoiced_amount_column: str | None = None,
+    amount_tolerance: float = 0.5,
     unit_column: str | None = "unit",
     period_column: str | None = "period",
     grouped: pa.Table | None = None,
@@ -118,6 +123,10 @@ def audit(
 ) -> pa.Table:
     """Findings for a batch of canonical episodes, one row per finding (see `FINDING_SCHEMA`).
 
+    Points and money at stake are priced by `money.price_episodes` with `weights` (a `WeightTable`,
+    `{drg: weight}` or Arrow columns) and `financing`: care type, outpatient and day-surgery
+    weights and long-stay supplements included. `invoiced_amount_column` (needs both) is compared
+    with the regrouped DRG's reimbursement; differences above `amount_tolerance` are findings.
     `block_list` is a loaded list, a path, or None for the shipped default. `grouped` is
     `grouper.group(episodes)` when the caller already has it. `other_years` are tables of other
     years, so that a code unknown this year can be told apart from one valid in another year.
@@ -132,7 +141,8 @@ def audit(
     if isinstance(block_list, str | Path):
         block_list = load_block_list(block_list)
     facts = _CodeFacts(grouper.tables, block_list or default_block_list(), other_years)
-    weight_of = _weights_mapping(weights)
+    pricing = _Pricing(table, as_weight_table(weights), financing)
+    regrouped = pricing.price(grouped.column("drg"))
     n = len(table)
     parts: list[_Part] = []
     parts += _grouping_findings(grouped, grouper.tables)
@@ -141,16 +151,22 @@ def audit(
     parts += _procedure_findings(table, facts)
     parts += _duplicate_episode_findings(table)
     if reported_drg_column is not None:
-        parts += _mismatch_findings(table, grouped, reported_drg_column, weight_of)
-    return _assemble(parts, table, grouped, weight_of, n)
+        parts += _mismatch_findings(table, grouped, reported_drg_column, pricing, regrouped)
+    if invoiced_amount_column is not None:
+        parts += _amount_findings(table, grouped, invoiced_amount_column, pricing, regrouped, amount_tolerance)
+    return _assemble(parts, table, grouped, regrouped, n)
 
 
-def drg_points(grouped: pa.Table, weights: Mapping[str, float] | pa.Table | None) -> np.ndarray:
-    """Points of each episode's regrouped DRG (NaN where the weight table has no such DRG)."""
-    weight_of = _weights_mapping(weights)
-    indices, distinct = _distinct(grouped.column("drg"))
-    values = np.array([weight_of.get(drg, math.nan) if weight_of else math.nan for drg in distinct] + [math.nan])
-    return values[indices]
+def drg_points(
+    grouped: pa.Table, weights: WeightTable | Mapping[str, float] | pa.Table | None, *, episodes: pa.Table | None = None
+) -> np.ndarray:
+    """Points of each episode's regrouped DRG as `money.price_episodes` gives them (NaN where the
+    weight table has no such DRG). Care type and hospital days come from `episodes` (else from
+    `grouped`); without either, every episode counts as an inpatient stay without supplement."""
+    source = to_canonical(episodes) if episodes is not None else grouped
+    if "duration_days" not in source.column_names:
+        source = source.append_column("duration_days", pa.nulls(len(source), pa.int32()))
+    return _Pricing(source, as_weight_table(weights), None).price(grouped.column("drg"))[0]
 
 
 def error_drgs(tables: DrgTables) -> frozenset[str]:
@@ -170,7 +186,7 @@ def indicators(
     period_column: str | None = "period",
     care_type: bool = True,
 ) -> pa.Table:
-    """Coding-quality indicators per unit, care type (inpatient: duration > 0) and period."""
+    """Coding-quality indicators per unit, care type (`money.care_types`) and period."""
     table = to_canonical(episodes)
     n = len(table)
     keys = _group_keys(table, unit_column, period_column, care_type)
@@ -190,6 +206,10 @@ def indicators(
         **keys,
         "episodes": np.ones(n, np.int64),
         "error_drg_share": (per_kind["error_drg"] > 0).astype(np.float64),
+        # the `group` summary's "return code" figure: every return code other than 0/A, error DRGs included
+        "return_code_share": pc.invert(pc.is_in(pc.fill_null(grouped.column("rtc"), ""), pa.array(list(_OK_RTC))))
+        .to_numpy(zero_copy_only=False)
+        .astype(np.float64),
         "symptom_principal_share": (per_kind["symptom_principal"] > 0).astype(np.float64),
         "unspecified_principal_share": (per_kind["unspecified_principal"] > 0).astype(np.float64),
         "z_principal_share": pc.starts_with(principal, "Z").to_numpy(zero_copy_only=False).astype(np.float64),
@@ -296,7 +316,7 @@ def audit_report(
     unit_key = unit_column if unit_column else "all"
     units = sorted(set(per_unit.column(unit_key).to_pylist()), key=str)
     series = {}
-    for care in ("inpatient", "outpatient"):
+    for care in (care for care in CARE_TYPES if care in set(per_unit.column("care_type").to_pylist())):
         part = per_unit.filter(pc.equal(per_unit.column("care_type"), care))
         found = dict(zip(part.column(unit_key).to_pylist(), part.column("findings").to_pylist(), strict=True))
         series[care] = [found.get(unit, 0) for unit in units]
@@ -366,7 +386,8 @@ def audit_report(
     sections.append(("First findings of severity error", html_table(errors, max_rows=50)))
     intro = (
         f"{len(episodes)} episodes, {len(findings)} findings. "
-        "Shares are per episode; care type: inpatient when duration > 0."
+        "Shares are per episode; care type: the input's care_type column where filled, else outpatient "
+        "for 0 hospital days."
     )
     return write_report(path, title, sections, intro=intro)
 
@@ -580,6 +601,7 @@ class _Part:
     code: pa.Array
     text: pa.Array
     points: pa.Array | None = None  # None: the points of the regrouped DRG
+    money: pa.Array | None = None  # None: the reimbursement of the regrouped DRG
 
 
 def _grouping_findings(grouped: pa.Table, tables: DrgTables) -> list[_Part]:
@@ -832,51 +854,145 @@ def _duplicate_episode_findings(table: pa.Table) -> list[_Part]:
     return [_Part(rows, "duplicate_episode", "error", "episode_id", _flat(pc.fill_null(ids.take(rows), "")), text)]
 
 
-def _mismatch_findings(table: pa.Table, grouped: pa.Table, column: str, weight_of: dict[str, float]) -> list[_Part]:
+@frozen(eq=False)
+class _Pricing:
+    """Prices any DRG column for the audited episodes as `money.price_episodes` does."""
+
+    episodes: pa.Table  # canonical: hospital days and care type
+    weights: WeightTable | None
+    financing: Financing | None
+
+    def price(self, drg: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+        """Points and reimbursement per episode, NaN where unpriced (money also without financing)."""
+        n = len(self.episodes)
+        if self.weights is None:
+            return np.full(n, np.nan), np.full(n, np.nan)
+        columns = {"drg": drg, "duration_days": self.episodes.column("duration_days")}
+        if "care_type" in self.episodes.column_names:
+            columns["care_type"] = self.episodes.column("care_type")
+        financing = self.financing or Financing(price_per_point=0.0, activity_share=1.0)
+        priced = price_episodes(pa.table(columns), self.weights, financing)
+
+        def values(name: str) -> np.ndarray:
+            return pc.fill_null(priced.column(name), np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+
+        return values("points"), values("reimbursement") if self.financing else np.full(n, np.nan)
+
+
+def _numbers_text(points: np.ndarray, money: np.ndarray) -> pa.Array:
+    """`: 4.35 points, 97875 in money (regrouped minus reported)` per row, "" where no points."""
+    rounded = pc.cast(pa.array(np.round(points, 3), mask=np.isnan(points)), pa.string())
+    cash = pc.cast(pa.array(np.round(money), mask=np.isnan(money)), pa.string())
+    cash_text = pc.fill_null(pc.binary_join_element_wise(", ", cash, " in money", ""), "")
+    text = pc.binary_join_element_wise(": ", rounded, " points", cash_text, " (regrouped minus reported)", "")
+    return pc.fill_null(text, "")
+
+
+def _mismatch_findings(
+    table: pa.Table, grouped: pa.Table, column: str, pricing: _Pricing, regrouped: tuple[np.ndarray, np.ndarray]
+) -> list[_Part]:
     if column not in table.column_names:
         raise ValueError(f"reported DRG column {column!r} is not among {', '.join(table.column_names)}")
-    reported = pc.utf8_upper(pc.utf8_trim_whitespace(pc.fill_null(pc.cast(table.column(column), pa.string()), "")))
-    regrouped = pc.fill_null(grouped.column("drg"), "")
-    indices, distinct = _distinct(pc.binary_join_element_wise(reported, regrouped, "|"))
-    pairs = [value.split("|") for value in distinct] + [["", ""]]
-    differs = np.array([bool(r) and r != g for r, g in pairs])
-    rows = np.flatnonzero(differs[indices])
+    reported = pc.utf8_trim_whitespace(pc.fill_null(pc.cast(table.column(column), pa.string()), ""))
+    regrouped_drg = pc.fill_null(grouped.column("drg"), "")
+    reported_key = drg_keys(reported)
+    differs = pc.and_(pc.not_equal(reported_key, ""), pc.not_equal(reported_key, drg_keys(regrouped_drg)))
+    rows = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
     if not len(rows):
         return []
-
-    def weight(drg: str) -> float | None:
-        return weight_of.get(drg) if weight_of else None
-
-    delta = [
-        None if weight(g) is None or weight(r) is None else weight(g) - weight(r)  # type: ignore[operator]
-        for r, g in pairs
-    ]
-    texts = [
-        f"reported DRG {r}, regrouped {g}" + ("" if d is None else f": {d:+.3f} points (regrouped minus reported)")
-        for (r, g), d in zip(pairs, delta, strict=True)
-    ]
-    picked = pa.array(indices[rows])
+    points, money = pricing.price(reported)
+    delta_points = (regrouped[0] - points)[rows]
+    delta_money = (regrouped[1] - money)[rows]
+    taken = pa.array(rows)
+    code = _flat(reported.take(taken))
+    prefix = pc.binary_join_element_wise("reported DRG ", code, ", regrouped ", _flat(regrouped_drg.take(taken)), "")
+    text = pc.binary_join_element_wise(prefix, _numbers_text(delta_points, delta_money), "")
     return [
         _Part(
             rows,
             "drg_mismatch",
             "error",
             column,
-            pa.array([r for r, _ in pairs]).take(picked),
-            pa.array(texts).take(picked),
-            pa.array(delta, pa.float64()).take(picked),
+            code,
+            text,
+            pa.array(delta_points, mask=np.isnan(delta_points)),
+            pa.array(delta_money, mask=np.isnan(delta_money)),
         )
     ]
 
 
-def _assemble(parts: list[_Part], table: pa.Table, grouped: pa.Table, weight_of: dict[str, float], n: int) -> pa.Table:
+def _amount_findings(
+    table: pa.Table,
+    grouped: pa.Table,
+    column: str,
+    pricing: _Pricing,
+    regrouped: tuple[np.ndarray, np.ndarray],
+    tolerance: float,
+) -> list[_Part]:
+    """The invoiced amount against the regrouped DRG's reimbursement."""
+    if column not in table.column_names:
+        raise ValueError(f"invoiced amount column {column!r} is not among {', '.join(table.column_names)}")
+    if pricing.weights is None or pricing.financing is None:
+        raise ValueError("comparing invoiced amounts needs weights and financing")
+    invoiced = _amounts(table.column(column), column)
+    money = regrouped[1]
+    given = ~np.isnan(invoiced)
+    unpriced = given & np.isnan(money)
+    delta = money - invoiced
+    rows = np.flatnonzero(unpriced | (given & (np.abs(np.nan_to_num(delta)) > tolerance)))
+    if not len(rows):
+        return []
+    per_point = pricing.financing.price_per_point * pricing.financing.activity_share
+    delta_points = delta[rows] / per_point if per_point > 0 else np.full(len(rows), np.nan)
+    taken = pa.array(rows)
+    drg = _flat(pc.fill_null(grouped.column("drg"), "").take(taken))
+    amount = pc.cast(pa.array(invoiced[rows]), pa.string())
+    price = pc.cast(pa.array(np.round(money[rows], 2), mask=np.isnan(money[rows])), pa.string())
+    text = pc.if_else(
+        pa.array(unpriced[rows]),
+        pc.binary_join_element_wise(
+            "regrouped DRG ", drg, " has no weight: invoiced ", amount, " cannot be checked", ""
+        ),
+        pc.binary_join_element_wise("invoiced ", amount, ", regrouped DRG ", drg, " is paid ", price, ""),
+    )
+    return [
+        _Part(
+            rows,
+            "amount_mismatch",
+            "error",
+            column,
+            amount,
+            text,
+            pa.array(delta_points, mask=np.isnan(delta_points)),
+            pa.array(delta[rows], mask=np.isnan(delta[rows])),
+        )
+    ]
+
+
+def _amounts(column: pa.ChunkedArray, name: str) -> np.ndarray:
+    """An amount column as numbers (NaN where blank); text may use a decimal comma and blanks."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        text = pc.replace_substring_regex(pc.utf8_trim_whitespace(column), r"[\s\x{00A0}]", "")
+        text = pc.replace_substring(text, ",", ".")
+        column = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    try:
+        values = pc.cast(column, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise ValueError(f"invoiced amount column {name!r}: {error}") from None
+    return pc.fill_null(values, np.nan).to_numpy(zero_copy_only=False)
+
+
+def _assemble(
+    parts: list[_Part], table: pa.Table, grouped: pa.Table, regrouped: tuple[np.ndarray, np.ndarray], n: int
+) -> pa.Table:
     if not parts:
         return FINDING_SCHEMA.empty_table()
     rows = np.concatenate([part.rows for part in parts]).astype(np.int64)
     kind_order = {kind: position for position, kind in enumerate(FINDING_KINDS)}
     drg = pc.fill_null(grouped.column("drg"), "").combine_chunks()
-    points = _row_points(drg, weight_of, n)
+    points, money = regrouped
     points_of_row = pa.array(points, pa.float64(), mask=np.isnan(points))
+    money_of_row = pa.array(money, pa.float64(), mask=np.isnan(money))
 
     def column(values, size: int) -> pa.Array:
         return _repeat(values, size) if isinstance(values, str) else _flat(values)
@@ -894,6 +1010,9 @@ def _assemble(parts: list[_Part], table: pa.Table, grouped: pa.Table, weight_of:
             "points": pa.concat_arrays(
                 [_flat(part.points) if part.points is not None else points_of_row.take(part.rows) for part in parts]
             ),
+            "money": pa.concat_arrays(
+                [_flat(part.money) if part.money is not None else money_of_row.take(part.rows) for part in parts]
+            ),
         }
     )
     order = np.lexsort((np.concatenate([np.full(len(part.rows), kind_order[part.kind]) for part in parts]), rows))
@@ -902,30 +1021,6 @@ def _assemble(parts: list[_Part], table: pa.Table, grouped: pa.Table, weight_of:
 
 # --------------------------------------------------------------------------------------------
 # Small columnar helpers
-
-
-def _weights_mapping(weights: Mapping[str, float] | pa.Table | None) -> dict[str, float]:
-    if weights is None:
-        return {}
-    if isinstance(weights, pa.Table):
-        missing = [name for name in ("drg", "weight") if name not in weights.column_names]
-        if missing:
-            raise ValueError(
-                f"weight table lacks column(s) {', '.join(missing)}; it has {', '.join(weights.column_names)}"
-            )
-        drgs = pc.cast(weights.column("drg"), pa.string()).to_pylist()
-        values = pc.cast(weights.column("weight"), pa.float64()).to_pylist()
-        return {
-            str(drg).strip(): float(value) for drg, value in zip(drgs, values, strict=True) if drg and value is not None
-        }
-    return {str(drg).strip(): float(value) for drg, value in weights.items()}
-
-
-def _row_points(drg: pa.Array, weight_of: dict[str, float], n: int) -> np.ndarray:
-    if not weight_of:
-        return np.full(n, np.nan)
-    indices, distinct = _distinct(drg)
-    return np.array([weight_of.get(value, math.nan) for value in distinct] + [math.nan])[indices]
 
 
 def _list_offsets(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -977,10 +1072,7 @@ def _group_keys(table: pa.Table, unit_column: str | None, period_column: str | N
     if unit_column is None and period_column is None:
         keys["all"] = _repeat("all", n)
     if care_type:
-        duration = table.column("duration_days")
-        keys["care_type"] = pc.if_else(
-            pc.is_null(duration), "unknown", pc.if_else(pc.greater(duration, 0), "inpatient", "outpatient")
-        )
+        keys["care_type"] = care_types(table)
     return keys
 
 

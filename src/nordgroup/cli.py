@@ -156,7 +156,9 @@ def _audit_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", metavar="INPUT", help="episodes: canonical .parquet, .arrow or .csv (see --layout)")
     parser.add_argument("--tables", required=True, metavar="PATH", help="definition tables (zip, folder or workbook)")
     parser.add_argument("--layout", choices=LAYOUTS, default=None, help="input layout (default: by suffix)")
-    parser.add_argument("--weights", metavar="CSV", help="weight table with columns drg, weight (points)")
+    parser.add_argument("--weights", metavar="CSV", help="weight table or published weight list (CSV or Excel)")
+    _weights_columns_argument(parser)
+    parser.add_argument("--financing", metavar="TOML", help="financing: the money at stake besides the points")
     parser.add_argument(
         "--block-list", metavar="FILE", help="block list (.csv or .toml); default: the shipped list; 'none' for no list"
     )
@@ -165,6 +167,9 @@ def _audit_command(subparsers: argparse._SubParsersAction) -> None:
         "--period-column", default="period", help="column naming the period, e.g. ISO week (default: period)"
     )
     parser.add_argument("--reported-drg-column", help="column with the DRG that was reported or invoiced")
+    parser.add_argument(
+        "--invoiced-amount-column", help="column with the invoiced amount, compared with the regrouped price"
+    )
     parser.add_argument(
         "--sample", type=parse_fraction, metavar="SHARE", help="draw a review sample, e.g. 25%% or 0.25"
     )
@@ -217,13 +222,30 @@ def _money_commands(subparsers: argparse._SubParsersAction) -> None:
         metavar="COLUMN",
         help="the input is a reviewed sample with this inclusion-probability column: extrapolate to the population",
     )
+    simulate.add_argument(
+        "--sample-stratum",
+        action="append",
+        metavar="COLUMN",
+        help="a column of the sample's design strata, bootstrapped within (repeatable: the strata are their "
+        "combinations; default: the review sample's `stratum` column when the input has one)",
+    )
     simulate.set_defaults(handler=_handler("_cli_money", "run_simulate"))
+
+
+def _weights_columns_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights-columns",
+        metavar="MAP",
+        help="the weight list's headers for our columns, e.g. drg=DRG,weight=Vekt,trim_days=Trimpunkt "
+        "(names: drg, name, weight, trim_days, per_day_weight, weight_outpatient, weight_day_surgery)",
+    )
 
 
 def _priced_input(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="episodes (.parquet, .arrow, .csv or .txt)")
     parser.add_argument("--tables", required=True, help="definition tables of the baseline (zip, JSON, folder, Excel)")
-    parser.add_argument("--weights", required=True, help="weight table (CSV or Excel)")
+    parser.add_argument("--weights", required=True, help="weight table or published weight list (CSV or Excel)")
+    _weights_columns_argument(parser)
     parser.add_argument("--financing", required=True, help="financing TOML (price_per_point, activity_share, year)")
     parser.add_argument("--layout", default="canonical", choices=LAYOUTS)
     parser.add_argument("--id-column", help="the column to use as episode_id")

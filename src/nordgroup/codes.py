@@ -11,7 +11,15 @@ import re
 
 from attrs import frozen
 
-__all__ = ["NOISE_PATTERN", "ROLES", "CodeCleaning", "canonical_code", "clean_written_code", "split_written_diagnosis"]
+__all__ = [
+    "NOISE_PATTERN",
+    "ROLES",
+    "CodeCleaning",
+    "canonical_code",
+    "clean_written_code",
+    "drg_key",
+    "split_written_diagnosis",
+]
 
 #: The roles a code plays in an episode.
 ROLES = ("principal", "secondary", "procedure")
@@ -23,6 +31,13 @@ _NOISE = re.compile(NOISE_PATTERN)
 def canonical_code(text: str) -> str:
     """`i21.0 ` → `I210`: no blanks, dots or asterisk/dagger marks, upper case."""
     return _NOISE.sub("", text).upper()
+
+
+def drg_key(text: str) -> str:
+    """A DRG code as it is compared everywhere (grouper output, weight lists, reported DRGs):
+    upper case, no blanks, no leading zeros, so `014B`, ` 14b` and `14B` are one DRG ("" stays "")."""
+    code = re.sub(r"\s+", "", text).upper()
+    return code.lstrip("0") or ("0" if code else "")
 
 
 @frozen

@@ -14,7 +14,7 @@ import csv
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,13 @@ from nordgroup.money import (
     load_financing,
     load_weights,
     price_episodes,
+    with_drg_names,
 )
 from nordgroup.tables.model import DrgTables
 
 __all__ = [
     "ACTIONS",
+    "POSITIONS",
     "ROLES",
     "Baseline",
     "Estimate",
@@ -59,6 +61,9 @@ __all__ = [
 ]
 
 ACTIONS = ("add", "remove", "replace")
+#: Where an added code goes: after the codes of its role (default), or first in its role (the first
+#: procedure, which `secpro` tells apart; the first secondary diagnosis).
+POSITIONS = ("last", "first")
 _GROUP_COLUMNS = ("drg", "rtc", "mdc", "cc_level")
 _FINANCING_KEYS = ("price_per_point", "activity_share", "year", "currency", "demo", "description")
 
@@ -117,9 +122,11 @@ def corrections_table(table: pa.Table, source: str = "corrections") -> pa.Table:
     """Check and normalise an episode-level corrections table.
 
     Columns: `episode_id`, `action` (add/remove/replace), `role` (principal/secondary/procedure),
-    `code` (the code added, removed, or put in place) and, for replace, `old_code` (the code
-    replaced; required for secondary and procedure, optional for the principal). Errors name the
-    row (header = row 1).
+    `code` (the code added, removed, or put in place), for replace `old_code` (the code replaced;
+    required for secondary and procedure, optional for the principal) and, optionally, for add
+    `position` (`last`, the default, or `first`: see `POSITIONS`). A remove or replace acts on one
+    occurrence of its code (the first not taken by an earlier row of the same episode): two rows
+    remove a code written twice. Errors name the row (header = row 1).
     """
     missing = [name for name in ("episode_id", "action", "role", "code") if name not in table.column_names]
     if missing:
@@ -136,6 +143,7 @@ def corrections_table(table: pa.Table, source: str = "corrections") -> pa.Table:
     ids, actions, roles, codes, old = text("episode_id"), text("action"), text("role"), text("code"), text("old_code")
     actions = [a.lower() for a in actions]
     roles = [r.lower() for r in roles]
+    positions = [p.lower() for p in text("position")]
     for index in range(n):
         row = index + 2
         if not ids[index]:
@@ -156,6 +164,13 @@ def corrections_table(table: pa.Table, source: str = "corrections") -> pa.Table:
             raise TableFormatError(
                 f"replacing a {roles[index]} code needs old_code", path=source, row=row, column="old_code"
             )
+        if positions[index] and (actions[index] != "add" or positions[index] not in POSITIONS):
+            raise TableFormatError(
+                f"position {positions[index]!r}: an add takes {' or '.join(POSITIONS)}; other actions none",
+                path=source,
+                row=row,
+                column="position",
+            )
     return pa.table(
         {
             "episode_id": pa.array(ids, pa.string()),
@@ -163,6 +178,9 @@ def corrections_table(table: pa.Table, source: str = "corrections") -> pa.Table:
             "role": pa.array(roles, pa.string()),
             "code": pa.array(codes, pa.string()),
             "old_code": pa.array(old, pa.string()),
+            "position": pa.array(
+                [(p or "last") if a == "add" else "" for a, p in zip(actions, positions, strict=True)], pa.string()
+            ),
         }
     )
 
@@ -450,6 +468,7 @@ def _apply_corrections(table: pa.Table, corrections: pa.Table) -> tuple[pa.Table
     code = _canonical_codes(corrections.column("code")).to_numpy(zero_copy_only=False)
     old = _canonical_codes(corrections.column("old_code")).to_numpy(zero_copy_only=False)
     target = np.where(action == "replace", old, np.where(action == "remove", code, "")).astype(str)
+    first = corrections.column("position").to_numpy(zero_copy_only=False).astype(str) == "first"
 
     for column, roles in (("diagnoses", ("principal", "secondary")), ("procedures", ("procedure",))):
         mine = np.flatnonzero(known & np.isin(role, roles))
@@ -463,7 +482,8 @@ def _apply_corrections(table: pa.Table, corrections: pa.Table) -> tuple[pa.Table
         applied[adds] = True
 
         # Corrections naming a code: a sorted join of element keys (row, principal?, code) with
-        # correction keys; every element matching a correction is edited (a code coded twice too).
+        # correction keys. The k-th correction of a key takes the k-th element of that key (in
+        # list order), so each acts on one occurrence; one with no occurrence left is not applied.
         named = mine[(action[mine] != "add") & (target[mine] != "")]
         element_key = _keys(flat.parent, flat.cleaned().to_numpy(zero_copy_only=False), is_principal)
         order = np.argsort(element_key, kind="stable")
@@ -471,9 +491,12 @@ def _apply_corrections(table: pa.Table, corrections: pa.Table) -> tuple[pa.Table
         correction_key = _keys(local[named], target[named], role[named] == "principal")
         low = np.searchsorted(sorted_keys, correction_key, "left")
         count = np.searchsorted(sorted_keys, correction_key, "right") - low
-        match_correction = np.repeat(named, count)
-        within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        match_element = order[np.repeat(low, count) + within]
+        by_key = np.argsort(correction_key, kind="stable")
+        rank = np.empty(len(named), np.int64)
+        rank[by_key] = np.arange(len(named)) - np.searchsorted(correction_key[by_key], correction_key[by_key], "left")
+        taken = rank < count
+        match_correction = named[taken]
+        match_element = order[low[taken] + rank[taken]]
 
         # Principal corrections without a code to match act on whatever the principal is.
         unnamed = mine[principal & (action[mine] != "add") & (target[mine] == "")]
@@ -494,19 +517,26 @@ def _apply_corrections(table: pa.Table, corrections: pa.Table) -> tuple[pa.Table
         keep[removed[~is_principal[removed]]] = False
         values[removed[is_principal[removed]]] = ""  # the principal's place stays, empty: "no principal"
 
+        # Each element's place: (slot, then tie-break). Kept codes keep their position; an add goes
+        # after them all, or `first` before the first procedure / right after the principal; adds to
+        # one place keep the corrections' order.
+        first_slot = 0 if column == "diagnoses" else -1
         add_rows = np.concatenate([local[inserted], local[adds]])
         add_values = np.concatenate([code[inserted], code[adds]]).astype(object)
-        add_order = np.concatenate([np.full(len(inserted), -1), len(values) + adds]).astype(np.int64)
+        add_slot = np.concatenate([np.full(len(inserted), -1), np.where(first[adds], first_slot, len(values))])
+        add_tie = np.concatenate([np.zeros(len(inserted)), 1 + adds]).astype(np.int64)
         if column == "diagnoses":
             # a secondary added to an episode with no diagnoses follows an empty principal
             bare = np.setdiff1d(local[adds][flat.lengths[local[adds]] == 0], local[inserted])
             add_rows = np.concatenate([add_rows, bare])
             add_values = np.concatenate([add_values, np.full(len(bare), "", dtype=object)])
-            add_order = np.concatenate([add_order, np.full(len(bare), -1, np.int64)])
+            add_slot = np.concatenate([add_slot, np.full(len(bare), -1)])
+            add_tie = np.concatenate([add_tie, np.zeros(len(bare), np.int64)])
         all_rows = np.concatenate([flat.parent[keep], add_rows])
-        all_order = np.concatenate([flat.position[keep], add_order])
+        all_slot = np.concatenate([flat.position[keep], add_slot.astype(np.int64)])
+        all_tie = np.concatenate([np.zeros(int(keep.sum()), np.int64), add_tie])
         all_values = np.concatenate([values[keep], add_values])
-        sort = np.lexsort((all_order, all_rows))
+        sort = np.lexsort((all_tie, all_slot, all_rows))
         offsets = np.concatenate([[0], np.cumsum(np.bincount(all_rows, minlength=len(touched)))]).astype(np.int32)
         edited = pa.ListArray.from_arrays(pa.array(offsets), pa.array(all_values[sort], pa.string()))
         changed[touched[np.unique(local[mine[applied[mine]]])]] = True
@@ -719,7 +749,11 @@ def simulate(
         totals=_totals(per_episode),
         by_unit=_compare(per_episode, unit, unit) if has_unit else None,
         by_mdc=_compare(per_episode, "mdc_before", "mdc_after", name="mdc"),
-        by_drg=_sort_by_change(_compare(per_episode, "drg_before", "drg_after", name="drg")),
+        by_drg=with_drg_names(
+            _sort_by_change(_compare(per_episode, "drg_before", "drg_after", name="drg")),
+            grouper.tables,
+            baseline.grouper.tables,
+        ),
         by_care_type=_compare(per_episode, "care_type", "care_type"),
         migration=_migration(per_episode),
         notes=tuple(notes),
@@ -935,11 +969,24 @@ class Extrapolation:
         )
 
 
+def _strata(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """The stratum number of each row: one per distinct combination of `columns` (none: one stratum)."""
+    missing = [name for name in columns if name not in table.column_names]
+    if missing:
+        raise NordgroupError(f"the sample has no stratum column {', '.join(map(repr, missing))}")
+    codes = np.zeros(len(table), np.int64)
+    for name in columns:
+        text = pc.fill_null(pc.cast(table.column(name), pa.string()), "").to_numpy(zero_copy_only=False)
+        values = np.unique(text, return_inverse=True)[1].reshape(-1)
+        codes = codes * (int(values.max(initial=0)) + 1) + values
+    return np.unique(codes, return_inverse=True)[1].reshape(-1)
+
+
 def extrapolate_sample(
     sample: SimulationResult | pa.Table,
     *,
     inclusion_probability: str = "inclusion_probability",
-    stratum: str | None = None,
+    stratum: str | Sequence[str] | None = None,
     replicates: int = 2000,
     level: float = 0.95,
     min_sample: int = 30,
@@ -951,7 +998,8 @@ def extrapolate_sample(
     `sample` is the result of `simulate` on the sampled episodes with the review's corrections
     (or its `episodes` table), carrying each episode's inclusion probability π. The change is the
     Horvitz–Thompson total Σ (after − before) / π; the interval resamples episodes with replacement
-    (within `stratum` when given) `replicates` times and takes percentiles. The result says plainly
+    (within `stratum` when given: a column, or several whose combinations are the strata)
+    `replicates` times and takes percentiles. The result says plainly
     that the sample is too small when it has fewer than `min_sample` episodes or fewer than
     `min_changed` episodes whose points changed, and that it is inconclusive when the interval
     includes no change.
@@ -973,11 +1021,7 @@ def extrapolate_sample(
     money_before, money_change = values("reimbursement_before"), values("reimbursement_change")
     n = len(table)
     changed = int(np.count_nonzero(points_change))
-    strata = (
-        np.unique(pc.cast(table.column(stratum), pa.string()).to_numpy(zero_copy_only=False), return_inverse=True)[1]
-        if stratum
-        else np.zeros(n, np.int64)
-    )
+    strata = _strata(table, [stratum] if isinstance(stratum, str) else list(stratum or ()))
     rng = np.random.default_rng(seed)
     weighted = np.column_stack([weight * points_change, weight * money_change]) if n else np.zeros((0, 2))
     replicate_totals = np.zeros((replicates, 2))
