@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from nordgroup import Grouper, load_tables, read_episodes
+from nordgroup import Grouper, read_episodes
+from nordgroup._cli_tables import tables_of
 from nordgroup.episodes import write_table
 from nordgroup.exceptions import NordgroupError
 from nordgroup.money import casemix, load_financing, load_weights
@@ -22,9 +23,7 @@ __all__ = ["run_price", "run_simulate"]
 
 def _baseline(args: argparse.Namespace):
     episodes = read_episodes(args.input, args.layout, id_column=args.id_column)
-    baseline = Baseline(
-        Grouper(load_tables(args.tables, cache=True)), load_weights(args.weights), load_financing(args.financing)
-    )
+    baseline = Baseline(Grouper(tables_of(args)), load_weights(args.weights), load_financing(args.financing))
     return episodes, baseline
 
 

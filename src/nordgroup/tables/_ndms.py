@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,7 +279,9 @@ def feed_release(
     rules = tables[0]
     combined = "drg_nat" not in rules.names and "drg_comb" in rules.names
     column = rules.names.index("nat_ver") if "nat_ver" in rules.names else None
-    found = sorted({v for row in rules.rows if column is not None and column < len(row) for v in _versions(row[column])})
+    found = sorted(
+        {v for row in rules.rows if column is not None and column < len(row) for v in _versions(row[column])}
+    )
     if national_version is None and combined:
         raise TableFormatError(
             f"a Combined release (drg_comb, no drg_nat) holds the rules of several national versions: "
