@@ -121,8 +121,7 @@ def read_excel_workbook(
                 )
     readme = sheets.get(README.name)
     year, name = release_from_readme(parse(README, readme) if readme else None)
-    # The builder raises only for drg_logic rows (a malformed agelim/dur), so it names that sheet.
-    builder, hints, reading = feed_release(located, located[0].source, national_version, codes)
+    builder, hints, reading = feed_release(located, national_version, codes)
     return builder, {str(path): data}, release_guess(path.stem, year, name, hints, reading), reading
 
 

@@ -266,14 +266,12 @@ def feed_table(builder: TableBuilder, table: ParsedTable, hints: ReleaseHints, r
 
 
 def feed_release(
-    tables: Sequence[ParsedTable],
-    builder_source: str,
-    national_version: str | None,
-    codes: str | None,
+    tables: Sequence[ParsedTable], national_version: str | None, codes: str | None
 ) -> tuple[TableBuilder, ReleaseHints, Reading]:
     """Decide how to read a release (national or Combined, whose rows, which codes) and feed every table.
 
-    `tables` starts with `drg_logic`. A Combined release needs `national_version`; `codes=None`
+    `tables` starts with `drg_logic`, which the builder names in its errors (it raises only for
+    rules: a malformed agelim/dur). A Combined release needs `national_version`; `codes=None`
     reads the national codes where the code tables carry them, else the ICD-10+/NCSP+ codes.
     """
     rules = tables[0]
@@ -297,7 +295,7 @@ def feed_release(
             column="nat_ver",
         )
     reading = Reading(national_version, _code_system(tables, codes), combined)
-    builder = TableBuilder(builder_source)
+    builder = TableBuilder(rules.source)
     hints = ReleaseHints()
     for table in tables:
         feed_table(builder, table, hints, reading)
@@ -307,7 +305,7 @@ def feed_release(
 def _code_system(tables: Sequence[ParsedTable], codes: str | None) -> str:
     """The code columns to read: `codes`, checked against what every code table carries."""
     code_tables = [table for table in tables if "code_nat" in (*table.layout.columns, *table.layout.rename.values())]
-    held = {
+    lacking = {
         system: [
             table
             for table in code_tables
@@ -315,17 +313,16 @@ def _code_system(tables: Sequence[ParsedTable], codes: str | None) -> str:
             if (system != "national" if table.layout.rename else column not in table.names)
         ]
         for system, (column, _) in CODE_SYSTEMS.items()
-    }  # system -> the code tables lacking its column
+    }  # system -> the code tables without its column
     if codes is None:
-        return "national" if not held["national"] or held["plus"] else "plus"
-    lacking = held[codes]
-    if lacking:
-        column = CODE_SYSTEMS[codes][0]
-        others = [system for system, tables_lacking in held.items() if not tables_lacking]
+        return "national" if not lacking["national"] or lacking["plus"] else "plus"
+    if lacking[codes]:
+        column, table = CODE_SYSTEMS[codes][0], lacking[codes][0]
+        held = [system for system, tables_without in lacking.items() if not tables_without]
         raise TableFormatError(
-            f"codes={codes!r} reads column {column}, which {lacking[0].layout.name} lacks"
-            + (f"; the release holds codes={others[0]!r}" if others else ""),
-            path=lacking[0].source,
+            f"codes={codes!r} reads column {column}, which {table.layout.name} lacks"
+            + (f"; the release holds codes={held[0]!r}" if held else ""),
+            path=table.source,
             row=1,
             column=column,
         )
@@ -372,8 +369,7 @@ def read_ndms_folder(
             )
     readme = by_name.get("readme.csv")
     year, name = release_from_readme(parse(readme, README) if readme else None)
-    # The builder raises only for drg_logic rows (a malformed agelim/dur), so it names that file.
-    builder, hints, reading = feed_release(located, located[0].source, national_version, codes)
+    builder, hints, reading = feed_release(located, national_version, codes)
     return builder, files, release_guess(path.name, year, name, hints, reading), reading
 
 
