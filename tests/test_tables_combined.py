@@ -274,3 +274,29 @@ def test_cli_reads_the_chosen_version(release, capsys, tmp_path, monkeypatch):
     assert "I2140" in capsys.readouterr().out
     assert main(["synth", "10", "--tables", str(combined), str(tmp_path / "e.parquet")]) == 2
     assert "choose one of fin, swe" in capsys.readouterr().err
+
+
+def test_a_chosen_version_exports_as_a_national_release(release, tmp_path):
+    _, combined, _ = release
+    chosen = load_tables(combined, national_version="fin", codes="plus")
+    again = load_tables(chosen.export(tmp_path / "fin"))
+    _same_tables(again, chosen)
+    info = again.release
+    assert (info.country, info.codes, info.layout, info.national_version) == ("fin", "plus", "ndms-csv", None)
+
+
+def test_cli_explains_with_the_chosen_version(release, episodes, capsys, tmp_path, monkeypatch):
+    import json
+
+    from nordgroup.episodes import write_table
+
+    monkeypatch.setenv("NORDGROUP_CACHE", str(tmp_path / "cache"))
+    national, combined, _ = release
+    answers = {version: _answers(load_tables(national[version]), episodes) for version in VERSIONS}
+    row = next(i for i, (a, b) in enumerate(zip(answers["swe"], answers["fin"], strict=True)) if a[:2] != b[:2])
+    write_table(episodes, tmp_path / "episodes.parquet")
+    for version in VERSIONS:
+        command = ["explain", "--tables", str(combined), "--national-version", version, "--json"]
+        assert main([*command, "--file", str(tmp_path / "episodes.parquet"), "--row", str(row)]) == 0
+        explained = json.loads(capsys.readouterr().out)
+        assert (explained["drg"], explained["rule"]) == answers[version][row][:2]
