@@ -105,7 +105,7 @@ def release_rows(tables: DrgTables) -> dict[str, Table]:
     }
     if tables.return_codes:
         written["rtc"] = [["rtc_code", "rtc_text_nat", "country"]]
-        written["rtc"] += [[code_, text, version] for code_, text in tables.return_codes.items()]
+        written["rtc"] += [[return_code, text, version] for return_code, text in tables.return_codes.items()]
     readme = [["Version:", str(release.year)]] if release.year is not None else []
     written["readme"] = [*readme, ["Name:", release.release], ["Source:", f"nordgroup export of {release.label}"]]
     return written

@@ -7,7 +7,9 @@ loaders, so the model never holds `15.0`, padded DRG codes or text-sorted `ord` 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import attrs
 from attrs import field, frozen
@@ -204,8 +206,11 @@ class DrgTables:
 
         return diff_tables(self, other)
 
-    def export(self, path, format: str = "ndms"):
-        """Write these tables in the NDMS layout: a folder of CSV files, or one workbook (`format="excel"`)."""
+    def export(self, path: str | os.PathLike[str], format: str = "ndms") -> Path:
+        """Write these tables in the NDMS layout: a folder of CSV files, or one workbook (`format="excel"`).
+
+        Returns the path written; `load_tables` reads it back into equal tables (see docs/tables.md).
+        """
         from nordgroup.tables._export import export_tables
 
         return export_tables(self, path, format=format)
