@@ -18,6 +18,7 @@ normalising them is its job.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -121,8 +122,10 @@ class Reading:
         return not versions or self.national_version in versions
 
 
-def _versions(cell: str) -> set[str]:
-    return {part.strip().lower() for part in cell.split("/") if part.strip()}
+@functools.cache
+def _versions(cell: str) -> frozenset[str]:
+    """The versions a `nat_ver` cell names; a release writes a few dozen distinct cells on 100 000 rows."""
+    return frozenset(part.strip().lower() for part in cell.split("/") if part.strip())
 
 
 def rule_values(raw: Row) -> dict[str, object]:
@@ -201,13 +204,13 @@ class ReleaseHints:
 
     def __init__(self) -> None:
         self.countries: set[str] = set()
-        self.shared_versions: set[str] | None = None
+        self.shared_versions: frozenset[str] | None = None
 
     def observe(self, raw: Row) -> None:
         country = raw.get("country", "").strip().lower()
         if country:
             self.countries.add(country)
-        versions = {part.strip().lower() for part in raw.get("nat_ver", "").split("/") if part.strip()}
+        versions = _versions(raw.get("nat_ver", ""))
         if versions:
             self.shared_versions = versions if self.shared_versions is None else self.shared_versions & versions
 
