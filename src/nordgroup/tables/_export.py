@@ -49,16 +49,17 @@ Table = list[list[str]]  # header, then rows
 def property_rows(properties: DiagnosisProperties | ProcedureProperties) -> Iterator[tuple[str, str]]:
     """The (vartype, varval) rows that say what one code (or dagger pair) carries.
 
-    The one place a code's rows are made, for `dg_feat` and `proc_feat` alike. A code that carries
-    nothing still gets its `OR 0` row, so that the code stays listed.
+    The one place a code's rows are made, for `dg_feat` and `proc_feat` alike: a property holding
+    several values (a set, or a tuple of the values of several rows) gets a row per value. A code
+    that carries nothing still gets its `OR 0` row, so that the code stays listed.
     """
     written = False
     for field in attrs.fields(type(properties)):
         value = getattr(properties, field.name)
-        values = sorted(value) if isinstance(value, frozenset) else [str(value)] if value else []
+        values = sorted(value) if isinstance(value, frozenset | tuple) else [value] if value else []
         for one in values:
             written = True
-            yield _VARTYPES[field.name], one
+            yield _VARTYPES[field.name], str(one)
     if not written:
         yield "OR", "0"
 
