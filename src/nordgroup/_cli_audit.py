@@ -12,19 +12,19 @@ import time
 import pyarrow.compute as pc
 
 from nordgroup._cli_group import guess_layout
+from nordgroup._cli_tables import tables_of
 from nordgroup.audit import audit, audit_report, drg_points, indicators, review_sample
 from nordgroup.blocklist import BlockList, load_block_list
 from nordgroup.episodes import read_episodes, write_table
 from nordgroup.grouper import Grouper
 from nordgroup.money import load_financing, load_weights, parse_weight_columns
-from nordgroup.tables.load import load_tables
 
 __all__ = ["audit_command"]
 
 
 def audit_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    grouper = Grouper(load_tables(args.tables, cache=True))
+    grouper = Grouper(tables_of(args))
     episodes = read_episodes(args.input, layout=guess_layout(args.input, args.layout))
     unit = args.unit_column if args.unit_column in episodes.column_names else None
     period = args.period_column if args.period_column in episodes.column_names else None

@@ -11,16 +11,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from nordgroup._cli_tables import tables_of
 from nordgroup.episodes import read_episodes
 from nordgroup.explain import episode_from_row, explain_episode
 from nordgroup.reference import Episode
-from nordgroup.tables.load import load_tables
 
 __all__ = ["run_explain"]
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    tables = load_tables(args.tables, cache=True)
+    tables = tables_of(args)
     episode = _episode(args)
     if episode is None:
         print("explain: give --dx, --nor-string or --file", file=sys.stderr)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nordgroup._cli_tables import tables_of
 from nordgroup.audit import error_drgs
 from nordgroup.encode import FLAG_NAMES
 from nordgroup.episodes import read_episodes, write_table
@@ -41,7 +42,7 @@ def guess_layout(path: str, layout: str | None) -> str:
 
 def group_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    grouper = Grouper(_tables(args.tables))
+    grouper = Grouper(tables_of(args))
     episodes = read_episodes(args.input, layout=guess_layout(args.input, args.layout))
     results = [grouper.group(chunk) for chunk in _progress(episodes, args.quiet)]
     result = pa.concat_tables(results) if results else grouper.group(episodes)
@@ -90,7 +91,7 @@ def summary(result: pa.Table, tables: DrgTables, seconds: float, output: str | N
 
 
 def synth_command(args: argparse.Namespace) -> int:
-    table = synthesize(_tables(args.tables), args.n, seed=args.seed)
+    table = synthesize(tables_of(args), args.n, seed=args.seed)
     write_table(table, args.output)
     print(f"{len(table):,} synthetic episodes written to {args.output}")
     return 0
@@ -111,9 +112,15 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def tables_info_command(args: argparse.Namespace) -> int:
-    tables = _tables(args.path)
+    tables = tables_of(args, args.path)
     release = tables.release
-    print(f"release     {release.label} ({release.layout})")
+    print(f"release     {release.label}")
+    print(f"layout      {release.layout}")
+    version = release.national_version
+    print(
+        f"national    {f'{version} (the rows whose nat_ver names it)' if version else 'every row (a national release)'}"
+    )
+    print(f"codes       {release.codes} ({'code_plus: ICD-10+/NCSP+' if release.codes == 'plus' else 'code_nat'})")
     print(f"source      {', '.join(release.source_files)}")
     print(f"sha256      {release.source_hash}")
     print(

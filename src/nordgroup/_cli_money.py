@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from nordgroup import Grouper, load_tables, read_episodes
+from nordgroup import Grouper, read_episodes
+from nordgroup._cli_tables import tables_of
 from nordgroup.episodes import write_table
 from nordgroup.exceptions import NordgroupError
 from nordgroup.money import (
@@ -31,9 +32,7 @@ def _baseline(args: argparse.Namespace):
     episodes = read_episodes(args.input, args.layout, id_column=args.id_column)
     columns = parse_weight_columns(args.weights_columns) if args.weights_columns else None
     weights = load_weights(args.weights, columns=columns)
-    baseline = Baseline(
-        Grouper(name_drgs(load_tables(args.tables, cache=True), weights)), weights, load_financing(args.financing)
-    )
+    baseline = Baseline(Grouper(name_drgs(tables_of(args), weights)), weights, load_financing(args.financing))
     return episodes, baseline
 
 

@@ -1,4 +1,5 @@
-"""The handlers of `nordgroup tables code`, `tables drg`, `tables diff` and `tables shell`.
+"""The handlers of `nordgroup tables code`, `tables drg`, `tables diff`, `tables shell` and `tables export`,
+and `tables_of`: the tables a command line names, read as its `--national-version` and `--codes` say.
 
 Meant for interactive use, so this module reads the cached tables and nothing heavier: no Arrow,
 no Numba, no numpy (a test asserts it). `cli.py` holds the grammar; each handler prints and returns an exit code.
@@ -16,15 +17,36 @@ from nordgroup.explore import code_info, diff_tables, drg_contents, drgs_for_cod
 from nordgroup.tables.load import load_tables
 from nordgroup.tables.model import DrgTables
 
-__all__ = ["answer_code", "answer_drg", "run_code", "run_diff", "run_drg", "run_shell"]
+__all__ = ["answer_code", "answer_drg", "run_code", "run_diff", "run_drg", "run_export", "run_shell", "tables_of"]
+
+
+def tables_of(args: argparse.Namespace, path: str | None = None) -> DrgTables:
+    """The tables at `path` (default `--tables`), cached, read with the command's `--national-version` and `--codes`."""
+    return load_tables(
+        path or args.tables,
+        national_version=getattr(args, "national_version", None),
+        codes=getattr(args, "codes", None),
+        cache=True,
+    )
 
 
 def run_code(args: argparse.Namespace) -> int:
-    return answer_code(load_tables(args.tables, cache=True), args)
+    return answer_code(tables_of(args), args)
 
 
 def run_drg(args: argparse.Namespace) -> int:
-    return answer_drg(load_tables(args.tables, cache=True), args)
+    return answer_drg(tables_of(args), args)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    tables = tables_of(args)
+    format = args.format or ("excel" if args.out.lower().endswith(".xlsx") else "ndms")
+    written = tables.export(args.out, format=format)
+    print(
+        f"{tables.release.label}: {len(tables.rules):,} rules, {len(tables.diagnoses):,} diagnoses, "
+        f"{len(tables.procedures):,} procedures, {len(tables.drgs):,} DRGs written to {written} ({format})"
+    )
+    return 0
 
 
 def run_shell(args: argparse.Namespace) -> int:
@@ -35,7 +57,7 @@ def run_shell(args: argparse.Namespace) -> int:
     """
     from nordgroup.cli import question_parser
 
-    tables = load_tables(args.tables, cache=True)
+    tables = tables_of(args)
     parser = question_parser()
     answers = {"code": answer_code, "drg": answer_drg}
     interactive = sys.stdin.isatty()
@@ -109,7 +131,7 @@ def answer_drg(tables: DrgTables, args: argparse.Namespace) -> int:
 def run_diff(args: argparse.Namespace) -> int:
     """Write the change table first, then print: a reader that stops early (`| head`) closes the
     pipe, and the print that fails then (the entry point ends it quietly) must not cost the file."""
-    changes = diff_tables(load_tables(args.a, cache=True), load_tables(args.b, cache=True))
+    changes = diff_tables(tables_of(args, args.a), tables_of(args, args.b))
     if args.output:
         from nordgroup.episodes import write_table  # Arrow only when a table is written
 

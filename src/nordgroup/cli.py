@@ -39,6 +39,19 @@ def _layout_argument(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _reading_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the tables are read: which national version's rows, which code columns."""
+    parser.add_argument(
+        "--national-version", metavar="VERSION",
+        help="keep only the rows of this national version (nat_ver: swe, fin, nor, ...); a Combined release needs it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--codes", choices=("national", "plus"), default=None,
+        help="code columns of an NDMS release: national (code_nat) or plus (code_plus, ICD-10+/NCSP+); "
+        "default: national where the release has them",
+    )  # fmt: skip
+
+
 def main_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nordgroup", description="NordDRG grouping on Arrow batches.")
     parser.set_defaults(ends_at_once=False)
@@ -46,6 +59,7 @@ def main_parser() -> argparse.ArgumentParser:
 
     group = commands.add_parser("group", help="group episodes: INPUT → OUTPUT (.parquet, .csv, .arrow)")
     group.add_argument("--tables", required=True, help="definition tables (JSON/zip, NDMS CSV folder, Excel)")
+    _reading_arguments(group)
     group.add_argument("input")
     group.add_argument("output")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,6 +69,7 @@ def main_parser() -> argparse.ArgumentParser:
     synth = commands.add_parser("synth", help="write N synthetic episodes drawn from a table set")
     synth.add_argument("n", type=int)
     synth.add_argument("--tables", required=True)
+    _reading_arguments(synth)
     synth.add_argument("output")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(handler=_handler("_cli_group", "synth_command"))
@@ -69,9 +84,16 @@ def main_parser() -> argparse.ArgumentParser:
     tables_commands = tables.add_subparsers(dest="tables_command", required=True)
     info = tables_commands.add_parser("info", help="release, counts and findings")
     info.add_argument("path")
+    _reading_arguments(info)
     info.add_argument("--findings", type=int, default=20, help="how many findings to list")
     info.set_defaults(handler=_handler("_cli_group", "tables_info_command"))
     _table_question_commands(tables_commands)
+    export = tables_commands.add_parser("export", help="write a release as NDMS CSV files or as one Excel workbook")
+    export.add_argument("tables", metavar="TABLES", help="definition tables (zip, JSON, NDMS folder or workbook)")
+    export.add_argument("out", metavar="OUT", help="a folder (ndms) or an .xlsx file (excel)")
+    export.add_argument("--format", choices=("ndms", "excel"), help="default: excel for OUT ending in .xlsx, else ndms")
+    _reading_arguments(export)
+    export.set_defaults(handler=_handler("_cli_tables", "run_export"))
 
     _explain_commands(commands)
     _audit_command(commands)
@@ -83,6 +105,7 @@ def _explain_commands(subparsers: argparse._SubParsersAction) -> None:
     """`explain`: how one episode is grouped."""
     parser = subparsers.add_parser("explain", help="explain how one episode is grouped")
     parser.add_argument("--tables", required=True, help="definition tables (zip, JSON, NDMS folder or workbook)")
+    _reading_arguments(parser)
     parser.add_argument("--dx", nargs="+", default=[], help="diagnoses, principal first; a pair as 'E830 F028'")
     parser.add_argument("--proc", nargs="+", default=[], help="procedures, the first is 'the first procedure'")
     parser.add_argument("--sex", type=int, choices=(1, 2), help="1 male, 2 female")
@@ -101,15 +124,18 @@ def _table_question_commands(tables_subparsers: argparse._SubParsersAction) -> N
     """`tables code`, `tables drg`, `tables diff`, `tables shell`: questions to the tables."""
     code = _code_question(tables_subparsers)
     code.add_argument("--tables", required=True)
+    _reading_arguments(code)
     code.set_defaults(handler=_handler("_cli_tables", "run_code"), ends_at_once=True)
 
     drg = _drg_question(tables_subparsers)
     drg.add_argument("--tables", required=True)
+    _reading_arguments(drg)
     drg.set_defaults(handler=_handler("_cli_tables", "run_drg"), ends_at_once=True)
 
     diff = tables_subparsers.add_parser("diff", help="what changed between two releases")
     diff.add_argument("a")
     diff.add_argument("b")
+    _reading_arguments(diff)
     diff.add_argument("--output", help="write the change table (.csv, .parquet or .arrow)")
     diff.set_defaults(handler=_handler("_cli_tables", "run_diff"))
 
@@ -117,6 +143,7 @@ def _table_question_commands(tables_subparsers: argparse._SubParsersAction) -> N
         "shell", help="ask `code ...` and `drg ...` questions one per line, with the tables loaded once"
     )
     shell.add_argument("--tables", required=True)
+    _reading_arguments(shell)
     shell.set_defaults(handler=_handler("_cli_tables", "run_shell"), ends_at_once=True)
 
 
@@ -155,6 +182,7 @@ def _audit_command(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", metavar="INPUT", help="episodes: canonical .parquet, .arrow or .csv (see --layout)")
     parser.add_argument("--tables", required=True, metavar="PATH", help="definition tables (zip, folder or workbook)")
+    _reading_arguments(parser)
     parser.add_argument("--layout", choices=LAYOUTS, default=None, help="input layout (default: by suffix)")
     parser.add_argument("--weights", metavar="CSV", help="weight table or published weight list (CSV or Excel)")
     _weights_columns_argument(parser)
@@ -244,6 +272,7 @@ def _weights_columns_argument(parser: argparse.ArgumentParser) -> None:
 def _priced_input(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="episodes (.parquet, .arrow, .csv or .txt)")
     parser.add_argument("--tables", required=True, help="definition tables of the baseline (zip, JSON, folder, Excel)")
+    _reading_arguments(parser)
     parser.add_argument("--weights", required=True, help="weight table or published weight list (CSV or Excel)")
     _weights_columns_argument(parser)
     parser.add_argument("--financing", required=True, help="financing TOML (price_per_point, activity_share, year)")

@@ -17,11 +17,14 @@ from nordgroup.exceptions import TableFormatError
 from nordgroup.tables._build import TableBuilder
 from nordgroup.tables._ndms import (
     NDMS_TABLES,
-    ReleaseHints,
+    README,
+    ParsedTable,
+    Reading,
     Row,
     TableLayout,
-    feed_table,
-    release_from_name,
+    feed_release,
+    release_from_readme,
+    release_guess,
     rule_values,
 )
 
@@ -72,8 +75,11 @@ def _norwegian_layouts() -> dict[str, TableLayout]:
     }
 
 
-def read_excel_workbook(path: Path) -> tuple[TableBuilder, dict[str, bytes], tuple[str, int | None, str]]:
-    """Read a workbook with one sheet per table: the filled builder, the workbook's bytes, the release guess."""
+def read_excel_workbook(
+    path: Path, national_version: str | None = None, codes: str | None = None
+) -> tuple[TableBuilder, dict[str, bytes], tuple[str, int | None, str], Reading]:
+    """Read a workbook with one sheet per table: the filled builder, the workbook's bytes, the release
+    guess (country, year, release) and how the rows were read."""
     try:
         from python_calamine import CalamineWorkbook
     except ImportError as error:
@@ -88,13 +94,23 @@ def read_excel_workbook(path: Path) -> tuple[TableBuilder, dict[str, bytes], tup
     except Exception as error:  # calamine raises its own error types, one per container format
         raise TableFormatError(f"not a readable workbook: {error}", path=str(path)) from error
     sheets = {name.strip().lower(): name for name in workbook.sheet_names}
+
+    def parse(layout: TableLayout, sheet_name: str) -> ParsedTable:
+        # skip_empty_area=False keeps leading blank rows, so row numbers are the spreadsheet's.
+        cells = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+        rows = [[_cell_text(cell) for cell in row] for row in cells]
+        source = f"{path}!{sheet_name}"
+        if not rows:
+            raise TableFormatError("empty sheet: no header row", path=source)
+        return ParsedTable(layout, rows[0], rows[1:], source)
+
     norwegian = _norwegian_layouts()
-    located: list[tuple[TableLayout, str]] = []
+    located: list[ParsedTable] = []
     for layout in NDMS_TABLES:
         alternative = norwegian.get(layout.name)
         for candidate in (layout, alternative):
             if candidate is not None and candidate.name in sheets:
-                located.append((candidate, sheets[candidate.name]))
+                located.append(parse(candidate, sheets[candidate.name]))
                 break
         else:
             if layout.required:
@@ -103,19 +119,10 @@ def read_excel_workbook(path: Path) -> tuple[TableBuilder, dict[str, bytes], tup
                     f"required sheet {names} is missing; the workbook has {', '.join(workbook.sheet_names) or 'none'}",
                     path=str(path),
                 )
-
-    # The builder raises only for drg_logic rows (a malformed agelim/dur), so it names that sheet.
-    builder = TableBuilder(f"{path}!{located[0][1]}")
-    hints = ReleaseHints()
-    for layout, sheet_name in located:
-        # skip_empty_area=False keeps leading blank rows, so row numbers are the spreadsheet's.
-        cells = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
-        rows = [[_cell_text(cell) for cell in row] for row in cells]
-        source = f"{path}!{sheet_name}"
-        if not rows:
-            raise TableFormatError("empty sheet: no header row", path=source)
-        feed_table(builder, layout, rows[0], rows[1:], source, hints)
-    return builder, {str(path): data}, release_from_name(path.stem, hints)
+    readme = sheets.get(README.name)
+    year, name = release_from_readme(parse(README, readme) if readme else None)
+    builder, hints, reading = feed_release(located, national_version, codes)
+    return builder, {str(path): data}, release_guess(path.stem, year, name, hints, reading), reading
 
 
 def _cell_text(cell: object) -> str:

@@ -7,7 +7,9 @@ loaders, so the model never holds `15.0`, padded DRG codes or text-sorted `ord` 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import attrs
 from attrs import field, frozen
@@ -151,9 +153,12 @@ class ReleaseInfo:
     country: str
     year: int | None
     release: str
-    layout: str  # "nor-json", "ndms-csv" or "excel"
+    layout: str  # "nor-json", "ndms-csv", "ndms-csv-combined", "excel" or "excel-combined"
     source_hash: str
     source_files: tuple[str, ...] = ()
+    # The national version whose rows were kept (`nat_ver`), None when every row was read.
+    national_version: str | None = None
+    codes: str = "national"  # the code columns read: "national" (`code_nat`) or "plus" (`code_plus`)
 
     @property
     def label(self) -> str:
@@ -200,6 +205,15 @@ class DrgTables:
         from nordgroup.explore import diff_tables
 
         return diff_tables(self, other)
+
+    def export(self, path: str | os.PathLike[str], format: str = "ndms") -> Path:
+        """Write these tables in the NDMS layout: a folder of CSV files, or one workbook (`format="excel"`).
+
+        Returns the path written; `load_tables` reads it back into equal tables (see docs/tables.md).
+        """
+        from nordgroup.tables._export import export_tables
+
+        return export_tables(self, path, format=format)
 
     def __repr__(self) -> str:
         return (
