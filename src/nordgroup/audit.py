@@ -18,6 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from attrs import frozen
 
+from nordgroup._audit_columns import distinct as _distinct
+from nordgroup._audit_columns import flat as _flat
+from nordgroup._audit_columns import repeat_text as _repeat
+from nordgroup._audit_columns import split_keys
+from nordgroup.audit_sample import review_sample
 from nordgroup.blocklist import ASTERISK, BlockList, asterisk_codes, default_block_list, load_block_list
 from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.episodes import to_canonical
@@ -96,8 +101,6 @@ _NO_LIMIT = np.iinfo(np.int64).max
 # Validation rules read per code: conditions on the code itself plus age/sex, nothing else.
 _CODE_CONDITIONS = {"icd", "mdc", "dgcat", "pdgprop", "agelim", "sex"} | {f"dgprop{i}" for i in range(1, 5)}
 _SEX_ONLY_MDC = {"12": 1, "13": 2}  # male and female reproductive system
-_STRATUM_NAMES = ("other", "high points", "findings", "findings and high points")
-_STRATUM_FACTORS = np.array([1.0, 2.0, 3.0, 4.0])  # relative sampling rates of the strata
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,14 +169,18 @@ def indicators(
     grouped: pa.Table,
     findings: pa.Table,
     *,
-    unit_column: str | None = "unit",
+    unit_column: str | Sequence[str] | None = "unit",
     period_column: str | None = "period",
     care_type: bool = True,
+    period: str | None = None,
 ) -> pa.Table:
-    """Coding-quality indicators per unit, care type (inpatient: duration > 0) and period."""
+    """Coding-quality indicators per unit, care type (inpatient: duration > 0) and period.
+
+    `unit_column` may name several columns (`["administration", "coder"]`): one row per
+    combination. `period` (`week`, `month`, `quarter`, `year`) cuts a date `period_column`."""
     table = to_canonical(episodes)
     n = len(table)
-    keys = _group_keys(table, unit_column, period_column, care_type)
+    keys = _group_keys(table, unit_column, period_column, care_type, period)
     rows = findings.column("row").to_numpy()
     kinds = findings.column("kind").to_numpy(zero_copy_only=False)
     per_kind = {kind: np.bincount(rows[kinds == kind], minlength=n) for kind in FINDING_KINDS}
@@ -212,87 +219,24 @@ def indicators(
     return aggregated.select(order).sort_by([(key, "ascending") for key in keys])
 
 
-def review_sample(
-    episodes: pa.Table,
-    findings: pa.Table,
-    *,
-    fraction: float,
-    seed: int = 0,
-    points: np.ndarray | None = None,
-    unit_column: str | None = "unit",
-    period_column: str | None = "period",
-) -> pa.Table:
-    """A reproducible stratified review sample of `fraction` of the episodes of each unit and period.
-
-    In each unit × period cell the episodes fall in four strata (no finding / finding, crossed with
-    points at stake below / at least the 75th percentile); strata are sampled at rates 1 : 2 : 3 : 4
-    (capped at everything), scaled so that the cell's sample is `fraction` of the cell. Each stratum
-    is a simple random sample without replacement, so an episode's inclusion probability is exactly
-    n_h / N_h of its stratum; weight reviewed results by its inverse to extrapolate.
-    """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], not {fraction}")
-    table = to_canonical(episodes)
-    n = len(table)
-    rows = findings.column("row").to_numpy()
-    finding_count = np.bincount(rows, minlength=n)
-    stake = np.zeros(n) if points is None else np.nan_to_num(np.asarray(points, np.float64))
-    finding_points = np.abs(np.nan_to_num(findings.column("points").to_numpy(zero_copy_only=False)))
-    np.maximum.at(stake, rows, finding_points)
-    positive = stake[stake > 0]
-    high = stake >= np.percentile(positive, 75) if len(positive) else np.zeros(n, bool)
-    high &= stake > 0
-    stratum = (finding_count > 0).astype(np.int64) * 2 + high.astype(np.int64)
-
-    keys = _group_keys(table, unit_column, period_column, care_type=False)
-    cell_codes = [
-        _distinct(pa.chunked_array([column]) if isinstance(column, pa.Array) else column)[0] for column in keys.values()
-    ]
-    cell_key = np.zeros(n, np.int64)
-    for codes in cell_codes:
-        cell_key = cell_key * (int(codes.max(initial=0)) + 2) + codes
-    _, cell = np.unique(cell_key, return_inverse=True)
-    group = cell * 4 + stratum
-    n_groups = (int(cell.max(initial=-1)) + 1) * 4
-    population = np.bincount(group, minlength=n_groups).reshape(-1, 4)
-    take = _allocate(population, fraction).ravel()
-
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(n), group))
-    starts = np.concatenate([[0], np.cumsum(population.ravel())])[:-1]
-    rank = np.arange(n) - starts[group[order]]
-    chosen = np.sort(order[rank < take[group[order]]])
-    probability = take / np.maximum(population.ravel(), 1)
-    columns = {
-        "row": pa.array(chosen, pa.int64()),
-        "episode_id": pc.cast(table.column("episode_id"), pa.string()).take(chosen),
-    }
-    for name, column in keys.items():
-        columns[name] = pa.chunked_array([column]).take(chosen) if isinstance(column, pa.Array) else column.take(chosen)
-    columns.update(
-        stratum=pa.array(np.array(_STRATUM_NAMES, dtype=object)[stratum[chosen]], pa.string()),
-        inclusion_probability=pa.array(probability[group[chosen]]),
-        findings=pa.array(finding_count[chosen]),
-        points_at_stake=pa.array(stake[chosen]),
-    )
-    return pa.table(columns)
-
-
 def audit_report(
     path: str | Path,
     episodes: pa.Table,
     grouped: pa.Table,
     findings: pa.Table,
     *,
-    unit_column: str | None = "unit",
+    unit_column: str | Sequence[str] | None = "unit",
     period_column: str | None = "period",
+    period: str | None = None,
     sample: pa.Table | None = None,
     title: str = "Coding audit",
 ) -> Path:
     """One self-contained HTML file: indicator tables, findings per unit and care type, indicators
     over time, the DRGs with most mismatches, and the review sample's size."""
     per_unit = indicators(episodes, grouped, findings, unit_column=unit_column, period_column=None)
-    over_time = indicators(episodes, grouped, findings, unit_column=None, period_column=period_column, care_type=False)
+    over_time = indicators(
+        episodes, grouped, findings, unit_column=None, period_column=period_column, care_type=False, period=period
+    )
     unit_key = unit_column if unit_column else "all"
     units = sorted(set(per_unit.column(unit_key).to_pylist()), key=str)
     series = {}
@@ -937,15 +881,6 @@ def _list_offsets(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Ar
     return offsets - offsets[0], values
 
 
-def _distinct(values) -> tuple[np.ndarray, list[str]]:
-    """Dictionary indices (nulls and blanks map to the extra last entry) and the distinct values."""
-    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    encoded = pc.dictionary_encode(array)
-    distinct = encoded.dictionary.to_pylist()
-    indices = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False).astype(np.int64)
-    return indices, distinct
-
-
 def _principal_codes(offsets: np.ndarray, values: pa.Array) -> pa.Array:
     """The written principal diagnosis of each episode, trimmed and upper case ("" when none)."""
     counts = np.diff(offsets)
@@ -965,17 +900,14 @@ def _first_per_row(mask: np.ndarray, row_of: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _group_keys(table: pa.Table, unit_column: str | None, period_column: str | None, care_type: bool) -> dict:
-    n = len(table)
-    keys = {}
-    for name in (unit_column, period_column):
-        if name is None:
-            continue
-        if name not in table.column_names:
-            raise ValueError(f"column {name!r} is not among {', '.join(table.column_names)}")
-        keys[name] = pc.fill_null(pc.cast(table.column(name), pa.string()), "(none)")
-    if unit_column is None and period_column is None:
-        keys["all"] = _repeat("all", n)
+def _group_keys(
+    table: pa.Table,
+    unit_column: str | Sequence[str] | None,
+    period_column: str | None,
+    care_type: bool,
+    period: str | None = None,
+) -> dict:
+    keys = split_keys(table, unit_column, period_column, period)
     if care_type:
         duration = table.column("duration_days")
         keys["care_type"] = pc.if_else(
@@ -984,36 +916,5 @@ def _group_keys(table: pa.Table, unit_column: str | None, period_column: str | N
     return keys
 
 
-def _allocate(population: np.ndarray, fraction: float) -> np.ndarray:
-    """Sample sizes per cell × stratum: stratum rates proportional to `_STRATUM_FACTORS`, capped at
-    1, scaled so that each cell draws round(fraction × cell size) (at least one from a non-empty cell)."""
-    take = np.zeros_like(population)
-    for cell, sizes in enumerate(population):
-        wanted = max(1, round(fraction * sizes.sum())) if sizes.sum() else 0
-        rates = np.zeros(4)
-        open_strata = sizes > 0
-        left = float(wanted)
-        # Water-filling: strata whose rate would exceed 1 are taken whole and the rest rescaled.
-        while open_strata.any() and left > 0:
-            scale = left / float((sizes * _STRATUM_FACTORS)[open_strata].sum())
-            full = open_strata & (scale * _STRATUM_FACTORS >= 1)
-            if not full.any():
-                rates[open_strata] = scale * _STRATUM_FACTORS[open_strata]
-                break
-            rates[full] = 1.0
-            left -= float(sizes[full].sum())
-            open_strata &= ~full
-        take[cell] = np.minimum(np.round(sizes * rates), sizes).astype(population.dtype)
-    return take
-
-
-def _flat(values) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-
-
 def _words(choice: pa.Array, words: tuple[str, ...]) -> pa.Array:
     return pa.DictionaryArray.from_arrays(choice, pa.array(words)).cast(pa.string())
-
-
-def _repeat(text: str, size: int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(size, np.int32)), pa.array([text])).cast(pa.string())
