@@ -50,6 +50,16 @@ def derive_period(column: pa.ChunkedArray | pa.Array, period: str, name: str = "
     """A date column (date, timestamp, or ISO `YYYY-MM-DD` text) as week, month, quarter or year labels."""
     if period not in PERIODS:
         raise ValueError(f"period {period!r} is not one of {', '.join(PERIODS)}")
+    dates = as_dates(column, name)
+    if period == "quarter":
+        return pc.binary_join_element_wise(
+            pc.strftime(dates, format="%Y"), pc.cast(pc.quarter(dates), pa.string()), "-Q"
+        )
+    return pc.strftime(dates, format=PERIODS[period])
+
+
+def as_dates(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
+    """A date, timestamp or ISO `YYYY-MM-DD` text column as dates; a bad text names column and row."""
     dates = flat(column)
     if pa.types.is_string(dates.type) or pa.types.is_large_string(dates.type):
         text = pc.utf8_trim_whitespace(dates)
@@ -60,14 +70,12 @@ def derive_period(column: pa.ChunkedArray | pa.Array, period: str, name: str = "
                 f"column {name!r}, row {bad[0] + 1}: {text[int(bad[0])].as_py()!r} is not a date YYYY-MM-DD "
                 f"({len(bad)} such value(s))"
             )
-        dates = pc.cast(parsed, pa.date32())
-    elif not (pa.types.is_date(dates.type) or pa.types.is_timestamp(dates.type)):
-        raise NordgroupError(f"column {name!r} holds {dates.type}, not dates: it cannot be cut into {period}s")
-    if period == "quarter":
-        return pc.binary_join_element_wise(
-            pc.strftime(dates, format="%Y"), pc.cast(pc.quarter(dates), pa.string()), "-Q"
-        )
-    return pc.strftime(dates, format=PERIODS[period])
+        return pc.cast(parsed, pa.date32())
+    if pa.types.is_timestamp(dates.type):
+        return pc.cast(dates, pa.date32())
+    if not pa.types.is_date(dates.type):
+        raise NordgroupError(f"column {name!r} holds {dates.type}, not dates")
+    return pc.cast(dates, pa.date32())
 
 
 def distinct(values) -> tuple[np.ndarray, list]:

@@ -20,7 +20,7 @@ from nordgroup._audit_columns import unit_columns
 from nordgroup._cli_group import guess_layout
 from nordgroup.audit import audit, audit_report, drg_points, indicators, review_sample
 from nordgroup.audit_sample import SampleSizeWarning
-from nordgroup.blocklist import BlockList, load_block_list
+from nordgroup.blocklist import layered_block_list
 from nordgroup.episodes import read_episodes, write_table
 from nordgroup.grouper import Grouper
 from nordgroup.money import load_weights
@@ -43,11 +43,11 @@ def audit_command(args: argparse.Namespace) -> int:
         raise ValueError("--worklist writes the review sample: give --sample too")
     weight_table = load_weights(args.weights) if args.weights else None
     weights = weight_table.to_arrow() if weight_table is not None else None
-    block_list: BlockList | None
-    if args.block_list == "none":
-        block_list = BlockList((), "none")
-    else:
-        block_list = load_block_list(args.block_list) if args.block_list else None
+    given = args.block_list or []
+    block_list = layered_block_list(
+        [tuple(item.split("=", 1)) if "=" in item else item for item in given if item != "none"],
+        default="none" not in given,
+    )
     grouped = grouper.group(episodes)
     findings = audit(
         episodes,
@@ -56,6 +56,7 @@ def audit_command(args: argparse.Namespace) -> int:
         block_list=block_list,
         reported_drg_column=args.reported_drg_column,
         grouped=grouped,
+        date_column=period if args.period else None,
     )
     _write(findings, args.out)
     split: dict[str, Any] = {"unit_column": unit, "period_column": period, "period": args.period if period else None}

@@ -8,6 +8,7 @@ episodes with numpy. No Python loop runs per episode. See docs/audit.md for the 
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -18,12 +19,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from attrs import frozen
 
+from nordgroup._audit_columns import as_dates, split_keys
 from nordgroup._audit_columns import distinct as _distinct
 from nordgroup._audit_columns import flat as _flat
 from nordgroup._audit_columns import repeat_text as _repeat
-from nordgroup._audit_columns import split_keys
 from nordgroup.audit_sample import review_sample
-from nordgroup.blocklist import ASTERISK, BlockList, asterisk_codes, default_block_list, load_block_list
+from nordgroup.blocklist import (
+    ASTERISK,
+    BlockEntry,
+    BlockList,
+    asterisk_codes,
+    default_block_list,
+    layered_block_list,
+    load_block_list,
+)
 from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.episodes import to_canonical
 from nordgroup.grouper import Grouper
@@ -54,6 +63,7 @@ FINDING_KINDS = {
     "blocked_principal": "a block-listed code as principal diagnosis",
     "blocked_secondary": "a block-listed code as secondary diagnosis",
     "blocked_combination": "two codes the block list forbids together",
+    "blocked_procedure": "a block-listed procedure code (as first procedure, or anywhere)",
     "symptom_principal": "a symptom code (R00-R99) as principal diagnosis",
     "unspecified_principal": "an unspecified code (4th character 9) as principal diagnosis",
     "implausible_age_sex": "a code that does not fit the patient's age or sex (the tables' validation rules)",
@@ -100,7 +110,8 @@ _MAX_AGE_DAYS = 125 * 366
 _NO_LIMIT = np.iinfo(np.int64).max
 # Validation rules read per code: conditions on the code itself plus age/sex, nothing else.
 _CODE_CONDITIONS = {"icd", "mdc", "dgcat", "pdgprop", "agelim", "sex"} | {f"dgprop{i}" for i in range(1, 5)}
-_SEX_ONLY_MDC = {"12": 1, "13": 2}  # male and female reproductive system
+_SEX_ONLY_MDC = {"12": 1, "13": 2}
+_EPOCH = datetime.date(1970, 1, 1)  # male and female reproductive system
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,16 +123,20 @@ def audit(
     grouper: Grouper,
     *,
     weights: Mapping[str, float] | pa.Table | None = None,
-    block_list: BlockList | str | Path | None = None,
+    block_list: BlockList | str | Path | Sequence[str | Path | tuple[str, str | Path]] | None = None,
     reported_drg_column: str | None = None,
-    unit_column: str | None = "unit",
+    unit_column: str | Sequence[str] | None = "unit",
     period_column: str | None = "period",
     grouped: pa.Table | None = None,
     other_years: Sequence[DrgTables] = (),
+    date_column: str | None = None,
 ) -> pa.Table:
     """Findings for a batch of canonical episodes, one row per finding (see `FINDING_SCHEMA`).
 
-    `block_list` is a loaded list, a path, or None for the shipped default. `grouped` is
+    `block_list`: None for the shipped default; a path, or a sequence of paths or (layer name, path)
+    pairs, layered on the default (see `layered_block_list`); a `BlockList` is used as it is.
+    `date_column` (dates or YYYY-MM-DD) decides which dated block-list entries apply to an episode;
+    without it, an entry applies when its validity overlaps the tables' year. `grouped` is
     `grouper.group(episodes)` when the caller already has it. `other_years` are tables of other
     years, so that a code unknown this year can be told apart from one valid in another year.
     `unit_column` and `period_column` are not needed here; they are accepted so that `audit`,
@@ -132,9 +147,12 @@ def audit(
     grouped = grouped if grouped is not None else grouper.group(table)
     if len(grouped) != len(table):
         raise ValueError(f"grouped has {len(grouped)} rows, the episodes {len(table)}")
-    if isinstance(block_list, str | Path):
-        block_list = load_block_list(block_list)
-    facts = _CodeFacts(grouper.tables, block_list or default_block_list(), other_years)
+    if block_list is None:
+        block_list = default_block_list()
+    elif not isinstance(block_list, BlockList):
+        block_list = layered_block_list([block_list] if isinstance(block_list, str | Path) else block_list)
+    facts = _CodeFacts(grouper.tables, block_list, other_years)
+    facts.valid = _BlockValidity(table, date_column, grouper.tables.release.year)
     weight_of = _weights_mapping(weights)
     n = len(table)
     parts: list[_Part] = []
@@ -322,6 +340,8 @@ def audit_report(
 class _CodeFacts:
     """Judgements of distinct written codes against one table year and one block list."""
 
+    valid: _BlockValidity
+
     def __init__(self, tables: DrgTables, block_list: BlockList, other_years: Sequence[DrgTables]):
         self.tables = tables
         self.block_list = block_list
@@ -365,6 +385,8 @@ class _CodeFacts:
         out["combination"] = np.zeros((len(combinations), 2, size), bool)
         principal_rules = self.block_list.by_role("principal", "any")
         secondary_rules = self.block_list.by_role("secondary", "any")
+        out["principal_match"] = np.zeros((len(principal_rules), size), bool)
+        out["secondary_match"] = np.zeros((len(secondary_rules), size), bool)
         for position, text in enumerate(distinct):
             dagger, asterisk, _ = split_written_diagnosis(text)
             if not dagger and not asterisk:
@@ -394,6 +416,9 @@ class _CodeFacts:
                 and properties is not None
                 and properties.mdc not in ("", "99")
             )
+            for key, rules in (("principal_match", principal_rules), ("secondary_match", secondary_rules)):
+                for index, entry in enumerate(rules):
+                    out[key][index, position] = any(entry.matches(c, alone_asterisk=alone_asterisk) for c in parts)
             for index, entry in enumerate(combinations):
                 out["combination"][index, 0, position] = any(
                     entry.matches(code, alone_asterisk=alone_asterisk) for code in parts
@@ -412,16 +437,20 @@ class _CodeFacts:
 
     def procedures(self, distinct: list[str]) -> dict[str, np.ndarray]:
         size = len(distinct) + 1
+        blocked = self.block_list.by_role("principal", "any", target="procedure")
         out = {
             "code": np.full(size, "", object),
             "status": np.full(size, 4, np.int8),
             "status_text": np.full(size, "", object),
+            "block_match": np.zeros((len(blocked), size), bool),
         }
         for position, text in enumerate(distinct):
             code = clean_written_code(text).cleaned
             if not code:
                 continue
             out["code"][position] = code
+            for index, entry in enumerate(blocked):
+                out["block_match"][index, position] = entry.matches(code)
             if code in self.tables.procedures:
                 out["status"][position] = 0
             elif not _PROCEDURE_SHAPE.match(code):
@@ -623,33 +652,15 @@ def _diagnosis_findings(table: pa.Table, grouped: pa.Table, facts: _CodeFacts) -
     for value, kind in ((3, "malformed_code"), (1, "unknown_code"), (2, "code_not_valid_in_year")):
         part(status == value, kind, None, None, status_text)
 
-    principal_block = pa.array(
-        [
-            f"{c} must not be principal diagnosis: {why}" if why else ""
-            for c, why in zip(judged["code"], judged["block_principal"], strict=True)
-        ]
-    )
-    secondary_block = pa.array(
-        [
-            f"{c} must not be secondary diagnosis: {why}" if why else ""
-            for c, why in zip(judged["code"], judged["block_secondary"], strict=True)
-        ]
-    )
-    part(
-        is_principal & (judged["block_principal"][indices] != ""),
-        "blocked_principal",
-        "error",
-        "principal diagnosis",
-        principal_block,
-    )
-    part(
-        ~is_principal & (judged["block_secondary"][indices] != ""),
-        "blocked_secondary",
-        "warning",
-        "secondary diagnosis",
-        secondary_block,
-    )
-    parts += _combination_findings(judged, indices, row_of, n, code, facts.block_list)
+    for kind, rules, position_mask, severity, what in (
+        ("blocked_principal", facts.block_list.by_role("principal", "any"), is_principal, "error", "principal"),
+        ("blocked_secondary", facts.block_list.by_role("secondary", "any"), ~is_principal, "warning", "secondary"),
+    ):
+        match = judged[f"{what}_match"]
+        parts += _block_parts(
+            kind, severity, f"{what} diagnosis", rules, match, indices, row_of, position_mask, code, facts.valid
+        )
+    parts += _combination_findings(judged, indices, row_of, n, code, facts.block_list, facts.valid)
     parts += _principal_choice_findings(judged, indices, row_of, is_principal, offsets, code)
 
     # Validation findings the grouper already reports through its return code are not repeated.
@@ -681,7 +692,61 @@ def _diagnosis_findings(table: pa.Table, grouped: pa.Table, facts: _CodeFacts) -
     return parts
 
 
-def _combination_findings(judged, indices, row_of, n, code, block_list) -> list[_Part]:
+def _block_parts(kind, severity, field, rules, match, indices, row_of, position_mask, code, valid) -> list[_Part]:
+    """Elements in the position a block-list entry names, matched by its first entry valid on the
+    episode's date (entries in layer order); the text names the entry's layer, file and line."""
+    chosen = np.full(len(indices), -1, np.int64)
+    for index, entry in enumerate(rules):
+        hit = (chosen < 0) & position_mask & match[index][indices]
+        if hit.any():
+            hit &= valid.rows(entry)[row_of]
+            chosen[hit] = index
+    elements = np.flatnonzero(chosen >= 0)
+    if not len(elements):
+        return []
+    texts = pa.array([f" {_block_phrase(entry, field)}: {_block_text(entry)}" for entry in rules], pa.string())
+    codes = code.take(pa.array(indices[elements]))
+    text = pc.binary_join_element_wise(codes, texts.take(pa.array(chosen[elements])), "")
+    return [_Part(row_of[elements], kind, severity, field, codes, text)]
+
+
+def _block_phrase(entry: BlockEntry, field: str) -> str:
+    if entry.target == "procedure":
+        return "must not be the first procedure" if entry.role == "principal" else "must not be coded"
+    return f"must not be {field}"
+
+
+def _block_text(entry: BlockEntry) -> str:
+    shown = "asterisk code written alone" if entry.pattern == ASTERISK else entry.pattern
+    return f"{entry.reason} (block list: {shown}, {entry.where})"
+
+
+class _BlockValidity:
+    """Which episodes a dated block-list entry applies to: by `date_column` when given (an episode
+    without a date: every entry), else by whether the entry's validity overlaps the tables' year."""
+
+    def __init__(self, table: pa.Table, date_column: str | None, year: int | None):
+        self.n = len(table)
+        self.year = year
+        self.days: np.ndarray | None = None
+        if date_column is not None:
+            if date_column not in table.column_names:
+                raise ValueError(f"date column {date_column!r} is not among {', '.join(table.column_names)}")
+            dates = as_dates(table.column(date_column), date_column)
+            self.days = pc.fill_null(pc.cast(dates, pa.int32()), np.iinfo(np.int32).min).to_numpy(zero_copy_only=False)
+
+    def rows(self, entry: BlockEntry) -> np.ndarray:
+        if not entry.dated:
+            return np.ones(self.n, bool)
+        if self.days is None:
+            return np.full(self.n, entry.valid_in_year(self.year))
+        undated = self.days == np.iinfo(np.int32).min
+        low = (entry.valid_from - _EPOCH).days if entry.valid_from else np.iinfo(np.int32).min
+        high = (entry.valid_to - _EPOCH).days if entry.valid_to else np.iinfo(np.int32).max
+        return undated | ((self.days >= low) & (self.days <= high))
+
+
+def _combination_findings(judged, indices, row_of, n, code, block_list, valid) -> list[_Part]:
     parts = []
     for index, entry in enumerate(block_list.by_role("combination")):
         first_side = judged["combination"][index, 0][indices]
@@ -690,10 +755,11 @@ def _combination_findings(judged, indices, row_of, n, code, block_list) -> list[
         has_first = np.bincount(row_of[first_side], minlength=n) > 0
         has_second = np.bincount(row_of[second_side], minlength=n) > 0
         rows = np.flatnonzero(has_first & has_second & (either >= 2))
+        rows = rows[valid.rows(entry)[rows]]
         if len(rows):
             # name the episode's first code of the pair
             element = _first_per_row(first_side, row_of, n)[rows]
-            text = f"{entry.pattern} together with {entry.partner}: {entry.reason} ({entry.where})"
+            text = f"{entry.pattern} together with {entry.partner}: {entry.reason} (block list: {entry.where})"
             parts.append(
                 _Part(
                     rows,
@@ -759,6 +825,15 @@ def _procedure_findings(table: pa.Table, facts: _CodeFacts) -> list[_Part]:
         if len(elements):
             taken = pa.array(indices[elements])
             parts.append(_Part(row_of[elements], kind, "warning", "procedure", code.take(taken), text.take(taken)))
+    rules = facts.block_list.by_role("principal", "any", target="procedure")
+    counts = np.diff(offsets)
+    first = np.zeros(len(indices), bool)
+    first[offsets[:-1][counts > 0]] = True
+    for index, entry in enumerate(rules):
+        position_mask = first if entry.role == "principal" else np.ones(len(indices), bool)
+        match = judged["block_match"][index : index + 1]
+        found = ("blocked_procedure", "warning", "procedure", (entry,), match)
+        parts += _block_parts(*found, indices, row_of, position_mask, code, facts.valid)
     return parts
 
 

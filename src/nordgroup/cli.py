@@ -158,7 +158,11 @@ def _audit_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, default=None, help="input layout (default: by suffix)")
     parser.add_argument("--weights", metavar="CSV", help="weight table with columns drg, weight (points)")
     parser.add_argument(
-        "--block-list", metavar="FILE", help="block list (.csv or .toml); default: the shipped list; 'none' for no list"
+        "--block-list",
+        action="append",
+        metavar="[LAYER=]FILE",
+        help="a block-list layer (.csv or .toml), repeatable (regional=vgr.toml --block-list unit=ward7.csv); "
+        "layers add to the shipped default; 'none' leaves the default out",
     )
     parser.add_argument(
         "--unit-column",
