@@ -79,7 +79,11 @@ def audit_command(args: argparse.Namespace) -> int:
                 args.worklist, episodes, grouped, findings, sample, unit_column=unit, points=points, demo_points=demo
             )
     if args.report:
-        audit_report(args.report, episodes, grouped, findings, sample=sample, **split)
+        demo = bool(weight_table is not None and weight_table.demo)
+        release = grouper.tables.release
+        audit_report(
+            args.report, episodes, grouped, findings, sample=sample, demo_weights=demo, release=release, **split
+        )
     counts = pc.value_counts(findings.column("kind")).to_pylist() if len(findings) else []
     print(
         f"{len(episodes):,} episodes, {len(findings):,} findings in {time.perf_counter() - started:.1f} s -> {args.out}"

@@ -23,6 +23,7 @@ from nordgroup._audit_columns import as_dates, split_keys
 from nordgroup._audit_columns import distinct as _distinct
 from nordgroup._audit_columns import flat as _flat
 from nordgroup._audit_columns import repeat_text as _repeat
+from nordgroup.audit_report import audit_report, release_text
 from nordgroup.audit_sample import review_sample
 from nordgroup.blocklist import (
     ASTERISK,
@@ -36,7 +37,6 @@ from nordgroup.blocklist import (
 from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.episodes import to_canonical
 from nordgroup.grouper import Grouper
-from nordgroup.report import bar_chart, html_table, line_chart, write_report
 from nordgroup.tables.model import NO_DAGGER, DrgTables, Rule
 
 __all__ = [
@@ -237,102 +237,6 @@ def indicators(
     return aggregated.select(order).sort_by([(key, "ascending") for key in keys])
 
 
-def audit_report(
-    path: str | Path,
-    episodes: pa.Table,
-    grouped: pa.Table,
-    findings: pa.Table,
-    *,
-    unit_column: str | Sequence[str] | None = "unit",
-    period_column: str | None = "period",
-    period: str | None = None,
-    sample: pa.Table | None = None,
-    title: str = "Coding audit",
-) -> Path:
-    """One self-contained HTML file: indicator tables, findings per unit and care type, indicators
-    over time, the DRGs with most mismatches, and the review sample's size."""
-    per_unit = indicators(episodes, grouped, findings, unit_column=unit_column, period_column=None)
-    over_time = indicators(
-        episodes, grouped, findings, unit_column=None, period_column=period_column, care_type=False, period=period
-    )
-    unit_key = unit_column if unit_column else "all"
-    units = sorted(set(per_unit.column(unit_key).to_pylist()), key=str)
-    series = {}
-    for care in ("inpatient", "outpatient"):
-        part = per_unit.filter(pc.equal(per_unit.column("care_type"), care))
-        found = dict(zip(part.column(unit_key).to_pylist(), part.column("findings").to_pylist(), strict=True))
-        series[care] = [found.get(unit, 0) for unit in units]
-    sections = [
-        (
-            "Findings per unit, inpatient and outpatient",
-            bar_chart("Findings per unit", [str(unit) for unit in units], series, ylabel="findings"),
-        ),
-        ("Indicators per unit and care type", html_table(per_unit, max_rows=200)),
-    ]
-    period_key = period_column if period_column else "all"
-    x = [str(value) for value in over_time.column(period_key).to_pylist()]
-    shares = (
-        "error_drg_share",
-        "symptom_principal_share",
-        "unspecified_principal_share",
-        "z_principal_share",
-        "cc_share",
-    )
-    sections.append(
-        (
-            "Indicators over time",
-            line_chart(
-                "Indicators per period",
-                x,
-                {name: over_time.column(name).to_pylist() for name in shares},
-                ylabel="share",
-            )
-            + html_table(over_time, max_rows=120),
-        )
-    )
-    kinds = pc.value_counts(findings.column("kind")).to_pylist() if len(findings) else []
-    kind_table = pa.table(
-        {
-            "kind": [item["values"] for item in kinds],
-            "findings": [item["counts"] for item in kinds],
-            "meaning": [FINDING_KINDS.get(item["values"], "") for item in kinds],
-        }
-    )
-    sections.append(("Findings per kind", html_table(kind_table)))
-    mismatches = findings.filter(pc.equal(findings.column("kind"), "drg_mismatch"))
-    if len(mismatches):
-        top = (
-            mismatches.group_by("drg")
-            .aggregate([("row", "count"), ("points", "sum")])
-            .rename_columns(["drg", "mismatches", "points"])
-            .sort_by([("mismatches", "descending"), ("drg", "ascending")])
-            .slice(0, 15)
-        )
-        chart = bar_chart(
-            "Regrouped DRGs with most mismatches",
-            top.column("drg").to_pylist(),
-            {"mismatches": top.column("mismatches").to_pylist()},
-            ylabel="episodes",
-        )
-        sections.append(("DRGs with most mismatches (reported vs regrouped)", chart + html_table(top)))
-    else:
-        sections.append(
-            ("DRGs with most mismatches (reported vs regrouped)", "<p>No reported DRG given, or none differs.</p>")
-        )
-    if sample is not None:
-        strata = sample.group_by("stratum").aggregate([("row", "count"), ("inclusion_probability", "mean")])
-        sections.append(("Review sample", f"<p>{len(sample)} episodes drawn.</p>" + html_table(strata)))
-    errors = findings.filter(pc.equal(findings.column("severity"), "error")).select(
-        ["episode_id", "kind", "code", "text"]
-    )
-    sections.append(("First findings of severity error", html_table(errors, max_rows=50)))
-    intro = (
-        f"{len(episodes)} episodes, {len(findings)} findings. "
-        "Shares are per episode; care type: inpatient when duration > 0."
-    )
-    return write_report(path, title, sections, intro=intro)
-
-
 # --------------------------------------------------------------------------------------------
 # What one distinct written code is
 
@@ -345,7 +249,7 @@ class _CodeFacts:
     def __init__(self, tables: DrgTables, block_list: BlockList, other_years: Sequence[DrgTables]):
         self.tables = tables
         self.block_list = block_list
-        self.year = tables.release.label
+        self.year = release_text(tables.release)
         self.asterisks = asterisk_codes(tables.diagnoses)
         self.single_codes = {code for code, dagger in tables.diagnoses if dagger == NO_DAGGER}
         self.categories: dict[str, list[str]] = {}
