@@ -178,7 +178,7 @@ def _warn_when_too_small(
         return
     small = int(np.count_nonzero((cell_sizes > 0) & (cell_sizes * fraction < 1)))
     hint = (
-        f"cut {period_column!r} into longer periods (period='month' or 'quarter')"
+        f"cut {period_column!r} into longer periods (week, month or quarter)"
         if period_column and period != "year"
         else "split by fewer columns"
     )

@@ -38,6 +38,7 @@ _DIAGNOSIS_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z]{1,5}$")
 _PROCEDURE_SHAPE = re.compile(r"^[A-Z0-9]{3,8}$")
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _ABOUT = "about"
+_SAMPLE_OWN = ("row", "episode_id", "stratum", "inclusion_probability", "findings", "points_at_stake")
 
 
 class WorklistError(NordgroupError):
@@ -101,7 +102,8 @@ def write_worklist(
     texts = _finding_texts(findings, rows)
     columns: dict[str, list] = {
         "episode_id": sample.column("episode_id").to_pylist(),
-        **{name: sample.column(name).to_pylist() for name in unit_columns(unit_column) if name in sample.column_names},
+        # the sample's split columns (units, period) as drawn
+        **{name: sample.column(name).to_pylist() for name in sample.column_names if name not in _SAMPLE_OWN},
         "stratum": sample.column("stratum").to_pylist(),
         "inclusion_probability": sample.column("inclusion_probability").to_pylist(),
         "drg": grouped.column("drg").take(taken).to_pylist(),
