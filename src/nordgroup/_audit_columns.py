@@ -90,11 +90,15 @@ def distinct(values) -> tuple[np.ndarray, list]:
 def cell_of(keys: dict[str, pa.Array | pa.ChunkedArray], n: int) -> np.ndarray:
     """One number per row naming its combination of keys (0 .. number of combinations - 1)."""
     cell = np.zeros(n, np.int64)
+    span = 1
     for column in keys.values():
         codes = distinct(column)[0]
-        # renumbered densely after each key, so that many keys cannot overflow the product
-        cell = np.unique(cell * (int(codes.max(initial=0)) + 2) + codes, return_inverse=True)[1].reshape(-1)
-    return cell
+        size = int(codes.max(initial=0)) + 2
+        if span * size >= 2**62:  # renumber densely first, so that many keys cannot overflow
+            cell = np.unique(cell, return_inverse=True)[1].reshape(-1)
+            span = int(cell.max(initial=0)) + 1
+        cell, span = cell * size + codes, span * size
+    return np.unique(cell, return_inverse=True)[1].reshape(-1)
 
 
 def flat(values) -> pa.Array:

@@ -276,8 +276,6 @@ class _CodeFacts:
             "symptom": np.zeros(size, bool),
             "unspecified": np.zeros(size, bool),
             "can_be_principal": np.zeros(size, bool),
-            "block_principal": np.full(size, "", object),
-            "block_secondary": np.full(size, "", object),
             "sex_only": np.zeros(size, np.int8),
             "min_age": np.zeros(size, np.int64),
             "max_age": np.full(size, _NO_LIMIT, np.int64),
@@ -308,9 +306,10 @@ class _CodeFacts:
             out["symptom"][position] = symptom
             out["unspecified"][position] = unspecified
             alone_asterisk = not asterisk and main in self.asterisks
-            blocked = _first_block(principal_rules, parts, alone_asterisk)
-            out["block_principal"][position] = blocked
-            out["block_secondary"][position] = _first_block(secondary_rules, parts, alone_asterisk)
+            for key, rules in (("principal_match", principal_rules), ("secondary_match", secondary_rules)):
+                for index, entry in enumerate(rules):
+                    out[key][index, position] = any(entry.matches(c, alone_asterisk=alone_asterisk) for c in parts)
+            blocked = bool(out["principal_match"][:, position].any())  # by some entry, whatever its dates
             properties = self.tables.diagnoses.get((asterisk, dagger) if asterisk else (main, NO_DAGGER))
             out["can_be_principal"][position] = (
                 status == 0
@@ -320,9 +319,6 @@ class _CodeFacts:
                 and properties is not None
                 and properties.mdc not in ("", "99")
             )
-            for key, rules in (("principal_match", principal_rules), ("secondary_match", secondary_rules)):
-                for index, entry in enumerate(rules):
-                    out[key][index, position] = any(entry.matches(c, alone_asterisk=alone_asterisk) for c in parts)
             for index, entry in enumerate(combinations):
                 out["combination"][index, 0, position] = any(
                     entry.matches(code, alone_asterisk=alone_asterisk) for code in parts
@@ -433,15 +429,6 @@ def _code_part_holds(rule: Rule, properties) -> bool:
         and (not rule.pdgprop or rule.pdgprop in properties.pdgprop)
         and all(value in properties.dgprop for value in rule.dgprop)
     )
-
-
-def _first_block(entries, codes: list[str], alone_asterisk: bool) -> str:
-    for entry in entries:
-        for code in codes:
-            if entry.matches(code, alone_asterisk=alone_asterisk):
-                shown = "asterisk code written alone" if entry.pattern == ASTERISK else entry.pattern
-                return f"{entry.reason} (block list: {shown}, {entry.where})"
-    return ""
 
 
 # --------------------------------------------------------------------------------------------

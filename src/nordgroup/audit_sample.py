@@ -75,7 +75,8 @@ def review_sample(
     group_size = np.bincount(group, minlength=n_cells * 4)
 
     rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(n), group))
+    # within each group a random order: the group number plus a uniform fraction, sorted once
+    order = np.argsort(group + rng.random(n))
     starts = np.concatenate([[0], np.cumsum(group_size)])[:-1]
     rank = np.arange(n) - starts[group[order]]
     chosen = np.sort(order[rank < take.ravel()[group[order]]])
