@@ -146,6 +146,8 @@ def test_round_trip_to_corrections_and_simulation(audited, tmp_path):
 
 
 def test_unreadable_cells_are_named_by_sheet_row_and_column(audited, tmp_path, capsys):
+    """A bad verdict, a malformed code, a bad probability and a reordering corrections cannot express:
+    each named by sheet, row and column (letter and name), and no corrections file written."""
     folder, _ = audited
 
     def edit(sheet, header):
@@ -153,6 +155,8 @@ def test_unreadable_cells_are_named_by_sheet_row_and_column(audited, tmp_path, c
         sheet.cell(3, header["verdict"], "corrected")
         sheet.cell(3, header["corrected_secondary"], "I10; 12")
         sheet.cell(4, header["inclusion_probability"], "high")
+        sheet.cell(5, header["verdict"], "corrected")
+        sheet.cell(5, header["corrected_procedures"], "NFB40; " + (sheet.cell(5, header["procedures"]).value or ""))
 
     _fill(folder / "review.xlsx", tmp_path / "bad.xlsx", edit)
     assert main(["corrections", str(tmp_path / "bad.xlsx"), "--out", str(tmp_path / "c.csv")]) == 2
@@ -163,4 +167,6 @@ def test_unreadable_cells_are_named_by_sheet_row_and_column(audited, tmp_path, c
     assert f"sheet '{sheet}', row 2, column {letter['verdict']} (verdict): 'maybe' is not one of" in error
     assert f"sheet '{sheet}', row 3, column {letter['corrected_secondary']} (corrected_secondary): '12'" in error
     assert f"sheet '{sheet}', row 4, column {letter['inclusion_probability']} (inclusion_probability)" in error
+    # making a procedure the first one is not lost silently: simulate's `add` appends
+    assert f"row 5, column {letter['corrected_procedures']} (corrected_procedures): puts NFB40 first" in error
     assert not (tmp_path / "c.csv").exists()

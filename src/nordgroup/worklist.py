@@ -265,10 +265,26 @@ def _read_row(sheet, number, cells, where, problems, corrections, reviewed, not_
                 )
             continue
         removed, added = Counter(before) - Counter(after), Counter(after) - Counter(before)
+        if role == "procedure" and after and _first_after(before, removed, added) != after[0]:
+            # `add` appends: a correction cannot make a procedure the first one (secpro reads it)
+            fail(corrected_name, f"puts {after[0]} first; corrections cannot set a procedure's position yet")
+            continue
         for code, times in removed.items():
             corrections += [{**base, "action": "remove", "role": role, "code": code, "old_code": ""}] * times
         for code, times in added.items():
             corrections += [{**base, "action": "add", "role": role, "code": code, "old_code": ""}] * times
+
+
+def _first_after(before: list[str], removed: Counter, added: Counter) -> str:
+    """The first procedure once `removed` are taken out and `added` appended, as simulate applies them."""
+    left = Counter(removed)
+    kept = []
+    for code in before:
+        if left[code]:
+            left[code] -= 1
+        else:
+            kept.append(code)
+    return [*kept, *added.elements()][0] if kept or added else ""
 
 
 def _written_codes(text: str, role: str) -> tuple[list[str], str]:
