@@ -98,7 +98,8 @@ def test_strata_merged_when_a_cell_draws_fewer_than_its_strata():
 )
 def test_inverse_probabilities_sum_to_every_cell(cells, fraction, seed):
     """Whatever the cell sizes and finding rates: every episode of a cell is drawable (Σ 1/π over
-    the cell's sample equals the cell's size) and each merged stratum's π is drawn / its size."""
+    the cell's sample equals the cell's size), one π per stratum, and every stratum present in a
+    cell is named in its sample (alone or merged)."""
     rng = np.random.default_rng(seed)
     units = [f"u{c}" for c, (size, _) in enumerate(cells) for _ in range(size)]
     rates = np.concatenate([np.full(size, rate) for size, rate in cells])
@@ -113,6 +114,16 @@ def test_inverse_probabilities_sum_to_every_cell(cells, fraction, seed):
     assert set(totals) == set(sizes)
     for key, size in sizes.items():
         assert totals[key] == pytest.approx(size)
+    probabilities: dict[tuple, set] = {}
+    named: dict[str, set] = {}
+    for record in sample.to_pylist():
+        probabilities.setdefault((record["unit"], record["stratum"]), set()).add(record["inclusion_probability"])
+        named.setdefault(record["unit"], set()).update(record["stratum"].split(" + "))
+    assert all(len(values) == 1 for values in probabilities.values())
+    everyone = review_sample(episodes, _findings(marked, points), fraction=1.0, seed=seed)
+    present = zip(everyone.column("unit").to_pylist(), everyone.column("stratum").to_pylist(), strict=True)
+    for unit, stratum in set(present):
+        assert stratum in named[unit]
 
 
 def _dated(n: int, seed: int = 0) -> pa.Table:
