@@ -1,6 +1,7 @@
-"""The handler of `nordgroup audit`: findings, indicators, review sample and HTML report from files.
+"""The handlers of `nordgroup audit` (findings, indicators, review sample, worklist and HTML report
+from files) and `nordgroup corrections` (a filled worklist back to a corrections table).
 
-`cli.py` holds the grammar and calls `audit_command` with the parsed arguments.
+`cli.py` holds the grammar and calls `audit_command` or `corrections_command` with the parsed arguments.
 """
 
 from __future__ import annotations
@@ -8,37 +9,46 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
+from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
+from nordgroup._audit_columns import unit_columns
 from nordgroup._cli_group import guess_layout
 from nordgroup._cli_tables import tables_of
 from nordgroup.audit import audit, audit_report, drg_points, indicators, review_sample
-from nordgroup.blocklist import BlockList, load_block_list
+from nordgroup.audit_sample import SampleSizeWarning
+from nordgroup.blocklist import layered_block_list
 from nordgroup.episodes import read_episodes, write_table
 from nordgroup.grouper import Grouper
 from nordgroup.money import load_financing, load_weights, parse_weight_columns
 
-__all__ = ["audit_command"]
+__all__ = ["audit_command", "corrections_command"]
 
 
 def audit_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     grouper = Grouper(tables_of(args))
     episodes = read_episodes(args.input, layout=guess_layout(args.input, args.layout))
-    unit = args.unit_column if args.unit_column in episodes.column_names else None
+    units = [name for name in unit_columns(args.unit_column) if name in episodes.column_names]
+    unit = units or None
     period = args.period_column if args.period_column in episodes.column_names else None
-    for name, given in ((args.unit_column, unit), (args.period_column, period)):
-        if given is None:
+    for name in [*unit_columns(args.unit_column), args.period_column]:
+        if name not in episodes.column_names:
             print(f"nordgroup audit: no column {name!r}; results are not split by it", file=sys.stderr)
+    if args.worklist and not args.sample:
+        raise ValueError("--worklist writes the review sample: give --sample too")
     columns = parse_weight_columns(args.weights_columns) if args.weights_columns else None
     weights = load_weights(args.weights, columns=columns) if args.weights else None
     financing = load_financing(args.financing) if args.financing else None
-    block_list: BlockList | None
-    if args.block_list == "none":
-        block_list = BlockList((), "none")
-    else:
-        block_list = load_block_list(args.block_list) if args.block_list else None
+    given = args.block_list or []
+    block_list = layered_block_list(
+        [tuple(item.split("=", 1)) if "=" in item else item for item in given if item != "none"],
+        default="none" not in given,
+    )
     grouped = grouper.group(episodes)
     findings = audit(
         episodes,
@@ -49,27 +59,34 @@ def audit_command(args: argparse.Namespace) -> int:
         reported_drg_column=args.reported_drg_column,
         invoiced_amount_column=args.invoiced_amount_column,
         grouped=grouped,
+        date_column=period if args.period else None,
     )
-    write_table(findings, args.out)
+    _write(findings, args.out)
+    split: dict[str, Any] = {"unit_column": unit, "period_column": period, "period": args.period if period else None}
     if args.indicators_out:
-        write_table(
-            indicators(episodes, grouped, findings, unit_column=unit, period_column=period), args.indicators_out
-        )
+        _write(indicators(episodes, grouped, findings, **split), args.indicators_out)
     sample = None
     if args.sample:
         points = drg_points(grouped, weights, episodes=episodes) if weights is not None else None
-        sample = review_sample(
-            episodes,
-            findings,
-            fraction=args.sample,
-            seed=args.seed,
-            points=points,
-            unit_column=unit,
-            period_column=period,
-        )
-        write_table(sample, args.sample_out)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SampleSizeWarning)
+            sample = review_sample(episodes, findings, fraction=args.sample, seed=args.seed, points=points, **split)
+        for warning in caught:
+            print(f"nordgroup audit: warning: {warning.message}", file=sys.stderr)
+        _write(sample, args.sample_out)
+        if args.worklist:
+            from nordgroup.worklist import write_worklist
+
+            demo = bool(weights is not None and weights.demo)
+            write_worklist(
+                args.worklist, episodes, grouped, findings, sample, unit_column=unit, points=points, demo_points=demo
+            )
     if args.report:
-        audit_report(args.report, episodes, grouped, findings, unit_column=unit, period_column=period, sample=sample)
+        demo = bool(weights is not None and weights.demo)
+        release = grouper.tables.release
+        audit_report(
+            args.report, episodes, grouped, findings, sample=sample, demo_weights=demo, release=release, **split
+        )
     counts = pc.value_counts(findings.column("kind")).to_pylist() if len(findings) else []
     print(
         f"{len(episodes):,} episodes, {len(findings):,} findings in {time.perf_counter() - started:.1f} s -> {args.out}"
@@ -83,6 +100,60 @@ def audit_command(args: argparse.Namespace) -> int:
     print(f"  error DRGs (470 series): {error_share:.2%} of episodes; return code other than 0/A: {rtc_share:.2%}")
     if sample is not None:
         print(f"review sample: {len(sample):,} episodes -> {args.sample_out}")
+        merged = pc.sum(pc.match_substring(sample.column("stratum"), " + ")).as_py() or 0
+        if merged:
+            print(
+                f"  {merged:,} sampled episodes stand for merged strata (too few draws for each stratum of their cell)"
+            )
+    if args.worklist:
+        print(f"worklist -> {args.worklist}")
     if args.report:
         print(f"report -> {args.report}")
     return 0
+
+
+def corrections_command(args: argparse.Namespace) -> int:
+    """`nordgroup corrections`: a filled worklist back to a corrections table and the reviewed sample."""
+    from nordgroup.worklist import read_worklist
+
+    review = read_worklist(args.worklist)
+    _write(review.corrections, args.out)
+    print(
+        f"{len(review.reviewed):,} reviewed episodes, {len(review.corrections):,} corrections -> {args.out}"
+        + (
+            f"; {len(review.not_reviewed):,} not reviewed (blank or unclear verdict), left out"
+            if review.not_reviewed
+            else ""
+        )
+    )
+    if args.sample_out and not args.episodes:
+        raise ValueError("--sample-out needs --episodes: the audited episodes the worklist was drawn from")
+    if args.episodes:
+        episodes = read_episodes(args.episodes, layout=guess_layout(args.episodes, args.layout))
+        ids = pc.cast(episodes.column("episode_id"), pa.string())
+        position = pc.index_in(review.reviewed.column("episode_id"), value_set=ids)
+        if position.null_count:
+            unknown = review.reviewed.filter(pc.is_null(position)).slice(0, 1).to_pylist()[0]
+            raise ValueError(
+                f"{args.worklist}: sheet {unknown['sheet']!r}, row {unknown['row']}: episode "
+                f"{unknown['episode_id']} is not in {args.episodes} ({position.null_count} such)"
+            )
+        reviewed = episodes.take(position)
+        for name in ("stratum", "inclusion_probability", "verdict"):
+            if name in reviewed.column_names:
+                reviewed = reviewed.drop_columns([name])
+            reviewed = reviewed.append_column(name, review.reviewed.column(name))
+        out = args.sample_out or str(Path(args.out).with_name("reviewed_sample.parquet"))
+        _write(reviewed, out)
+        print(f"reviewed episodes -> {out} (simulate it with --sample-probability inclusion_probability)")
+    return 0
+
+
+def _write(table: pa.Table, path: str) -> None:
+    """A result table by suffix; `.xlsx` through the worklist's writer (needs [excel])."""
+    if Path(path).suffix.lower() == ".xlsx":
+        from nordgroup.worklist import write_xlsx
+
+        write_xlsx(table, path)
+    else:
+        write_table(table, path)

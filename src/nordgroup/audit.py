@@ -8,6 +8,7 @@ episodes with numpy. No Python loop runs per episode. See docs/audit.md for the 
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,12 +18,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from attrs import frozen
 
-from nordgroup.blocklist import ASTERISK, BlockList, asterisk_codes, default_block_list, load_block_list
+from nordgroup._audit_columns import as_dates, split_keys
+from nordgroup._audit_columns import distinct as _distinct
+from nordgroup._audit_columns import flat as _flat
+from nordgroup._audit_columns import repeat_text as _repeat
+from nordgroup.audit_report import audit_report, release_text
+from nordgroup.audit_sample import review_sample
+from nordgroup.blocklist import (
+    ASTERISK,
+    BlockEntry,
+    BlockList,
+    asterisk_codes,
+    default_block_list,
+    layered_block_list,
+    load_block_list,
+)
 from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.episodes import to_canonical
 from nordgroup.grouper import Grouper
-from nordgroup.money import CARE_TYPES, Financing, WeightTable, as_weight_table, care_types, drg_keys, price_episodes
-from nordgroup.report import bar_chart, html_table, line_chart, write_report
+from nordgroup.money import Financing, WeightTable, as_weight_table, care_types, drg_keys, price_episodes
 from nordgroup.tables.model import NO_DAGGER, DrgTables, Rule
 
 __all__ = [
@@ -49,6 +63,7 @@ FINDING_KINDS = {
     "blocked_principal": "a block-listed code as principal diagnosis",
     "blocked_secondary": "a block-listed code as secondary diagnosis",
     "blocked_combination": "two codes the block list forbids together",
+    "blocked_procedure": "a block-listed procedure code (as first procedure, or anywhere)",
     "symptom_principal": "a symptom code (R00-R99) as principal diagnosis",
     "unspecified_principal": "an unspecified code (4th character 9) as principal diagnosis",
     "implausible_age_sex": "a code that does not fit the patient's age or sex (the tables' validation rules)",
@@ -97,9 +112,8 @@ _MAX_AGE_DAYS = 125 * 366
 _NO_LIMIT = np.iinfo(np.int64).max
 # Validation rules read per code: conditions on the code itself plus age/sex, nothing else.
 _CODE_CONDITIONS = {"icd", "mdc", "dgcat", "pdgprop", "agelim", "sex"} | {f"dgprop{i}" for i in range(1, 5)}
-_SEX_ONLY_MDC = {"12": 1, "13": 2}  # male and female reproductive system
-_STRATUM_NAMES = ("other", "high points", "findings", "findings and high points")
-_STRATUM_FACTORS = np.array([1.0, 2.0, 3.0, 4.0])  # relative sampling rates of the strata
+_SEX_ONLY_MDC = {"12": 1, "13": 2}
+_EPOCH = datetime.date(1970, 1, 1)  # male and female reproductive system
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,14 +126,15 @@ def audit(
     *,
     weights: WeightTable | Mapping[str, float] | pa.Table | None = None,
     financing: Financing | None = None,
-    block_list: BlockList | str | Path | None = None,
+    block_list: BlockList | str | Path | Sequence[str | Path | tuple[str, str | Path]] | None = None,
     reported_drg_column: str | None = None,
     invoiced_amount_column: str | None = None,
     amount_tolerance: float = 0.5,
-    unit_column: str | None = "unit",
+    unit_column: str | Sequence[str] | None = "unit",
     period_column: str | None = "period",
     grouped: pa.Table | None = None,
     other_years: Sequence[DrgTables] = (),
+    date_column: str | None = None,
 ) -> pa.Table:
     """Findings for a batch of canonical episodes, one row per finding (see `FINDING_SCHEMA`).
 
@@ -127,7 +142,10 @@ def audit(
     `{drg: weight}` or Arrow columns) and `financing`: care type, outpatient and day-surgery
     weights and long-stay supplements included. `invoiced_amount_column` (needs both) is compared
     with the regrouped DRG's reimbursement; differences above `amount_tolerance` are findings.
-    `block_list` is a loaded list, a path, or None for the shipped default. `grouped` is
+    `block_list`: None for the shipped default; a path, or a sequence of paths or (layer name, path)
+    pairs, layered on the default (see `layered_block_list`); a `BlockList` is used as it is.
+    `date_column` (dates or YYYY-MM-DD) decides which dated block-list entries apply to an episode;
+    without it, an entry applies when its validity overlaps the tables' year. `grouped` is
     `grouper.group(episodes)` when the caller already has it. `other_years` are tables of other
     years, so that a code unknown this year can be told apart from one valid in another year.
     `unit_column` and `period_column` are not needed here; they are accepted so that `audit`,
@@ -138,9 +156,12 @@ def audit(
     grouped = grouped if grouped is not None else grouper.group(table)
     if len(grouped) != len(table):
         raise ValueError(f"grouped has {len(grouped)} rows, the episodes {len(table)}")
-    if isinstance(block_list, str | Path):
-        block_list = load_block_list(block_list)
-    facts = _CodeFacts(grouper.tables, block_list or default_block_list(), other_years)
+    if block_list is None:
+        block_list = default_block_list()
+    elif not isinstance(block_list, BlockList):
+        block_list = layered_block_list([block_list] if isinstance(block_list, str | Path) else block_list)
+    facts = _CodeFacts(grouper.tables, block_list, other_years)
+    facts.valid = _BlockValidity(table, date_column, grouper.tables.release.year)
     pricing = _Pricing(table, as_weight_table(weights), financing)
     regrouped = pricing.price(grouped.column("drg"))
     n = len(table)
@@ -182,14 +203,18 @@ def indicators(
     grouped: pa.Table,
     findings: pa.Table,
     *,
-    unit_column: str | None = "unit",
+    unit_column: str | Sequence[str] | None = "unit",
     period_column: str | None = "period",
     care_type: bool = True,
+    period: str | None = None,
 ) -> pa.Table:
-    """Coding-quality indicators per unit, care type (`money.care_types`) and period."""
+    """Coding-quality indicators per unit, care type (`money.care_types`) and period.
+
+    `unit_column` may name several columns (`["administration", "coder"]`): one row per
+    combination. `period` (`week`, `month`, `quarter`, `year`) cuts a date `period_column`."""
     table = to_canonical(episodes)
     n = len(table)
-    keys = _group_keys(table, unit_column, period_column, care_type)
+    keys = _group_keys(table, unit_column, period_column, care_type, period)
     rows = findings.column("row").to_numpy()
     kinds = findings.column("kind").to_numpy(zero_copy_only=False)
     per_kind = {kind: np.bincount(rows[kinds == kind], minlength=n) for kind in FINDING_KINDS}
@@ -232,166 +257,6 @@ def indicators(
     return aggregated.select(order).sort_by([(key, "ascending") for key in keys])
 
 
-def review_sample(
-    episodes: pa.Table,
-    findings: pa.Table,
-    *,
-    fraction: float,
-    seed: int = 0,
-    points: np.ndarray | None = None,
-    unit_column: str | None = "unit",
-    period_column: str | None = "period",
-) -> pa.Table:
-    """A reproducible stratified review sample of `fraction` of the episodes of each unit and period.
-
-    In each unit × period cell the episodes fall in four strata (no finding / finding, crossed with
-    points at stake below / at least the 75th percentile); strata are sampled at rates 1 : 2 : 3 : 4
-    (capped at everything), scaled so that the cell's sample is `fraction` of the cell. Each stratum
-    is a simple random sample without replacement, so an episode's inclusion probability is exactly
-    n_h / N_h of its stratum; weight reviewed results by its inverse to extrapolate.
-    """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], not {fraction}")
-    table = to_canonical(episodes)
-    n = len(table)
-    rows = findings.column("row").to_numpy()
-    finding_count = np.bincount(rows, minlength=n)
-    stake = np.zeros(n) if points is None else np.nan_to_num(np.asarray(points, np.float64))
-    finding_points = np.abs(np.nan_to_num(findings.column("points").to_numpy(zero_copy_only=False)))
-    np.maximum.at(stake, rows, finding_points)
-    positive = stake[stake > 0]
-    high = stake >= np.percentile(positive, 75) if len(positive) else np.zeros(n, bool)
-    high &= stake > 0
-    stratum = (finding_count > 0).astype(np.int64) * 2 + high.astype(np.int64)
-
-    keys = _group_keys(table, unit_column, period_column, care_type=False)
-    cell_codes = [
-        _distinct(pa.chunked_array([column]) if isinstance(column, pa.Array) else column)[0] for column in keys.values()
-    ]
-    cell_key = np.zeros(n, np.int64)
-    for codes in cell_codes:
-        cell_key = cell_key * (int(codes.max(initial=0)) + 2) + codes
-    _, cell = np.unique(cell_key, return_inverse=True)
-    group = cell * 4 + stratum
-    n_groups = (int(cell.max(initial=-1)) + 1) * 4
-    population = np.bincount(group, minlength=n_groups).reshape(-1, 4)
-    take = _allocate(population, fraction).ravel()
-
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(n), group))
-    starts = np.concatenate([[0], np.cumsum(population.ravel())])[:-1]
-    rank = np.arange(n) - starts[group[order]]
-    chosen = np.sort(order[rank < take[group[order]]])
-    probability = take / np.maximum(population.ravel(), 1)
-    columns = {
-        "row": pa.array(chosen, pa.int64()),
-        "episode_id": pc.cast(table.column("episode_id"), pa.string()).take(chosen),
-    }
-    for name, column in keys.items():
-        columns[name] = pa.chunked_array([column]).take(chosen) if isinstance(column, pa.Array) else column.take(chosen)
-    columns.update(
-        stratum=pa.array(np.array(_STRATUM_NAMES, dtype=object)[stratum[chosen]], pa.string()),
-        inclusion_probability=pa.array(probability[group[chosen]]),
-        findings=pa.array(finding_count[chosen]),
-        points_at_stake=pa.array(stake[chosen]),
-    )
-    return pa.table(columns)
-
-
-def audit_report(
-    path: str | Path,
-    episodes: pa.Table,
-    grouped: pa.Table,
-    findings: pa.Table,
-    *,
-    unit_column: str | None = "unit",
-    period_column: str | None = "period",
-    sample: pa.Table | None = None,
-    title: str = "Coding audit",
-) -> Path:
-    """One self-contained HTML file: indicator tables, findings per unit and care type, indicators
-    over time, the DRGs with most mismatches, and the review sample's size."""
-    per_unit = indicators(episodes, grouped, findings, unit_column=unit_column, period_column=None)
-    over_time = indicators(episodes, grouped, findings, unit_column=None, period_column=period_column, care_type=False)
-    unit_key = unit_column if unit_column else "all"
-    units = sorted(set(per_unit.column(unit_key).to_pylist()), key=str)
-    series = {}
-    for care in (care for care in CARE_TYPES if care in set(per_unit.column("care_type").to_pylist())):
-        part = per_unit.filter(pc.equal(per_unit.column("care_type"), care))
-        found = dict(zip(part.column(unit_key).to_pylist(), part.column("findings").to_pylist(), strict=True))
-        series[care] = [found.get(unit, 0) for unit in units]
-    sections = [
-        (
-            "Findings per unit, inpatient and outpatient",
-            bar_chart("Findings per unit", [str(unit) for unit in units], series, ylabel="findings"),
-        ),
-        ("Indicators per unit and care type", html_table(per_unit, max_rows=200)),
-    ]
-    period_key = period_column if period_column else "all"
-    x = [str(value) for value in over_time.column(period_key).to_pylist()]
-    shares = (
-        "error_drg_share",
-        "symptom_principal_share",
-        "unspecified_principal_share",
-        "z_principal_share",
-        "cc_share",
-    )
-    sections.append(
-        (
-            "Indicators over time",
-            line_chart(
-                "Indicators per period",
-                x,
-                {name: over_time.column(name).to_pylist() for name in shares},
-                ylabel="share",
-            )
-            + html_table(over_time, max_rows=120),
-        )
-    )
-    kinds = pc.value_counts(findings.column("kind")).to_pylist() if len(findings) else []
-    kind_table = pa.table(
-        {
-            "kind": [item["values"] for item in kinds],
-            "findings": [item["counts"] for item in kinds],
-            "meaning": [FINDING_KINDS.get(item["values"], "") for item in kinds],
-        }
-    )
-    sections.append(("Findings per kind", html_table(kind_table)))
-    mismatches = findings.filter(pc.equal(findings.column("kind"), "drg_mismatch"))
-    if len(mismatches):
-        top = (
-            mismatches.group_by("drg")
-            .aggregate([("row", "count"), ("points", "sum")])
-            .rename_columns(["drg", "mismatches", "points"])
-            .sort_by([("mismatches", "descending"), ("drg", "ascending")])
-            .slice(0, 15)
-        )
-        chart = bar_chart(
-            "Regrouped DRGs with most mismatches",
-            top.column("drg").to_pylist(),
-            {"mismatches": top.column("mismatches").to_pylist()},
-            ylabel="episodes",
-        )
-        sections.append(("DRGs with most mismatches (reported vs regrouped)", chart + html_table(top)))
-    else:
-        sections.append(
-            ("DRGs with most mismatches (reported vs regrouped)", "<p>No reported DRG given, or none differs.</p>")
-        )
-    if sample is not None:
-        strata = sample.group_by("stratum").aggregate([("row", "count"), ("inclusion_probability", "mean")])
-        sections.append(("Review sample", f"<p>{len(sample)} episodes drawn.</p>" + html_table(strata)))
-    errors = findings.filter(pc.equal(findings.column("severity"), "error")).select(
-        ["episode_id", "kind", "code", "text"]
-    )
-    sections.append(("First findings of severity error", html_table(errors, max_rows=50)))
-    intro = (
-        f"{len(episodes)} episodes, {len(findings)} findings. "
-        "Shares are per episode; care type: the input's care_type column where filled, else outpatient "
-        "for 0 hospital days."
-    )
-    return write_report(path, title, sections, intro=intro)
-
-
 # --------------------------------------------------------------------------------------------
 # What one distinct written code is
 
@@ -399,10 +264,12 @@ def audit_report(
 class _CodeFacts:
     """Judgements of distinct written codes against one table year and one block list."""
 
+    valid: _BlockValidity
+
     def __init__(self, tables: DrgTables, block_list: BlockList, other_years: Sequence[DrgTables]):
         self.tables = tables
         self.block_list = block_list
-        self.year = tables.release.label
+        self.year = release_text(tables.release)
         self.asterisks = asterisk_codes(tables.diagnoses)
         self.single_codes = {code for code, dagger in tables.diagnoses if dagger == NO_DAGGER}
         self.categories: dict[str, list[str]] = {}
@@ -429,8 +296,6 @@ class _CodeFacts:
             "symptom": np.zeros(size, bool),
             "unspecified": np.zeros(size, bool),
             "can_be_principal": np.zeros(size, bool),
-            "block_principal": np.full(size, "", object),
-            "block_secondary": np.full(size, "", object),
             "sex_only": np.zeros(size, np.int8),
             "min_age": np.zeros(size, np.int64),
             "max_age": np.full(size, _NO_LIMIT, np.int64),
@@ -442,6 +307,8 @@ class _CodeFacts:
         out["combination"] = np.zeros((len(combinations), 2, size), bool)
         principal_rules = self.block_list.by_role("principal", "any")
         secondary_rules = self.block_list.by_role("secondary", "any")
+        out["principal_match"] = np.zeros((len(principal_rules), size), bool)
+        out["secondary_match"] = np.zeros((len(secondary_rules), size), bool)
         for position, text in enumerate(distinct):
             dagger, asterisk, _ = split_written_diagnosis(text)
             if not dagger and not asterisk:
@@ -459,9 +326,10 @@ class _CodeFacts:
             out["symptom"][position] = symptom
             out["unspecified"][position] = unspecified
             alone_asterisk = not asterisk and main in self.asterisks
-            blocked = _first_block(principal_rules, parts, alone_asterisk)
-            out["block_principal"][position] = blocked
-            out["block_secondary"][position] = _first_block(secondary_rules, parts, alone_asterisk)
+            for key, rules in (("principal_match", principal_rules), ("secondary_match", secondary_rules)):
+                for index, entry in enumerate(rules):
+                    out[key][index, position] = any(entry.matches(c, alone_asterisk=alone_asterisk) for c in parts)
+            blocked = bool(out["principal_match"][:, position].any())  # by some entry, whatever its dates
             properties = self.tables.diagnoses.get((asterisk, dagger) if asterisk else (main, NO_DAGGER))
             out["can_be_principal"][position] = (
                 status == 0
@@ -489,16 +357,20 @@ class _CodeFacts:
 
     def procedures(self, distinct: list[str]) -> dict[str, np.ndarray]:
         size = len(distinct) + 1
+        blocked = self.block_list.by_role("principal", "any", target="procedure")
         out = {
             "code": np.full(size, "", object),
             "status": np.full(size, 4, np.int8),
             "status_text": np.full(size, "", object),
+            "block_match": np.zeros((len(blocked), size), bool),
         }
         for position, text in enumerate(distinct):
             code = clean_written_code(text).cleaned
             if not code:
                 continue
             out["code"][position] = code
+            for index, entry in enumerate(blocked):
+                out["block_match"][index, position] = entry.matches(code)
             if code in self.tables.procedures:
                 out["status"][position] = 0
             elif not _PROCEDURE_SHAPE.match(code):
@@ -577,15 +449,6 @@ def _code_part_holds(rule: Rule, properties) -> bool:
         and (not rule.pdgprop or rule.pdgprop in properties.pdgprop)
         and all(value in properties.dgprop for value in rule.dgprop)
     )
-
-
-def _first_block(entries, codes: list[str], alone_asterisk: bool) -> str:
-    for entry in entries:
-        for code in codes:
-            if entry.matches(code, alone_asterisk=alone_asterisk):
-                shown = "asterisk code written alone" if entry.pattern == ASTERISK else entry.pattern
-                return f"{entry.reason} (block list: {shown}, {entry.where})"
-    return ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -701,33 +564,15 @@ def _diagnosis_findings(table: pa.Table, grouped: pa.Table, facts: _CodeFacts) -
     for value, kind in ((3, "malformed_code"), (1, "unknown_code"), (2, "code_not_valid_in_year")):
         part(status == value, kind, None, None, status_text)
 
-    principal_block = pa.array(
-        [
-            f"{c} must not be principal diagnosis: {why}" if why else ""
-            for c, why in zip(judged["code"], judged["block_principal"], strict=True)
-        ]
-    )
-    secondary_block = pa.array(
-        [
-            f"{c} must not be secondary diagnosis: {why}" if why else ""
-            for c, why in zip(judged["code"], judged["block_secondary"], strict=True)
-        ]
-    )
-    part(
-        is_principal & (judged["block_principal"][indices] != ""),
-        "blocked_principal",
-        "error",
-        "principal diagnosis",
-        principal_block,
-    )
-    part(
-        ~is_principal & (judged["block_secondary"][indices] != ""),
-        "blocked_secondary",
-        "warning",
-        "secondary diagnosis",
-        secondary_block,
-    )
-    parts += _combination_findings(judged, indices, row_of, n, code, facts.block_list)
+    for kind, rules, position_mask, severity, what in (
+        ("blocked_principal", facts.block_list.by_role("principal", "any"), is_principal, "error", "principal"),
+        ("blocked_secondary", facts.block_list.by_role("secondary", "any"), ~is_principal, "warning", "secondary"),
+    ):
+        match = judged[f"{what}_match"]
+        parts += _block_parts(
+            kind, severity, f"{what} diagnosis", rules, match, indices, row_of, position_mask, code, facts.valid
+        )
+    parts += _combination_findings(judged, indices, row_of, n, code, facts.block_list, facts.valid)
     parts += _principal_choice_findings(judged, indices, row_of, is_principal, offsets, code)
 
     # Validation findings the grouper already reports through its return code are not repeated.
@@ -759,7 +604,61 @@ def _diagnosis_findings(table: pa.Table, grouped: pa.Table, facts: _CodeFacts) -
     return parts
 
 
-def _combination_findings(judged, indices, row_of, n, code, block_list) -> list[_Part]:
+def _block_parts(kind, severity, field, rules, match, indices, row_of, position_mask, code, valid) -> list[_Part]:
+    """Elements in the position a block-list entry names, matched by its first entry valid on the
+    episode's date (entries in layer order); the text names the entry's layer, file and line."""
+    chosen = np.full(len(indices), -1, np.int64)
+    for index, entry in enumerate(rules):
+        hit = (chosen < 0) & position_mask & match[index][indices]
+        if hit.any():
+            hit &= valid.rows(entry)[row_of]
+            chosen[hit] = index
+    elements = np.flatnonzero(chosen >= 0)
+    if not len(elements):
+        return []
+    texts = pa.array([f" {_block_phrase(entry, field)}: {_block_text(entry)}" for entry in rules], pa.string())
+    codes = code.take(pa.array(indices[elements]))
+    text = pc.binary_join_element_wise(codes, texts.take(pa.array(chosen[elements])), "")
+    return [_Part(row_of[elements], kind, severity, field, codes, text)]
+
+
+def _block_phrase(entry: BlockEntry, field: str) -> str:
+    if entry.target == "procedure":
+        return "must not be the first procedure" if entry.role == "principal" else "must not be coded"
+    return f"must not be {field}"
+
+
+def _block_text(entry: BlockEntry) -> str:
+    shown = "asterisk code written alone" if entry.pattern == ASTERISK else entry.pattern
+    return f"{entry.reason} (block list: {shown}, {entry.where})"
+
+
+class _BlockValidity:
+    """Which episodes a dated block-list entry applies to: by `date_column` when given (an episode
+    without a date: every entry), else by whether the entry's validity overlaps the tables' year."""
+
+    def __init__(self, table: pa.Table, date_column: str | None, year: int | None):
+        self.n = len(table)
+        self.year = year
+        self.days: np.ndarray | None = None
+        if date_column is not None:
+            if date_column not in table.column_names:
+                raise ValueError(f"date column {date_column!r} is not among {', '.join(table.column_names)}")
+            dates = as_dates(table.column(date_column), date_column)
+            self.days = pc.fill_null(pc.cast(dates, pa.int32()), np.iinfo(np.int32).min).to_numpy(zero_copy_only=False)
+
+    def rows(self, entry: BlockEntry) -> np.ndarray:
+        if not entry.dated:
+            return np.ones(self.n, bool)
+        if self.days is None:
+            return np.full(self.n, entry.valid_in_year(self.year))
+        undated = self.days == np.iinfo(np.int32).min
+        low = (entry.valid_from - _EPOCH).days if entry.valid_from else np.iinfo(np.int32).min
+        high = (entry.valid_to - _EPOCH).days if entry.valid_to else np.iinfo(np.int32).max
+        return undated | ((self.days >= low) & (self.days <= high))
+
+
+def _combination_findings(judged, indices, row_of, n, code, block_list, valid) -> list[_Part]:
     parts = []
     for index, entry in enumerate(block_list.by_role("combination")):
         first_side = judged["combination"][index, 0][indices]
@@ -768,10 +667,11 @@ def _combination_findings(judged, indices, row_of, n, code, block_list) -> list[
         has_first = np.bincount(row_of[first_side], minlength=n) > 0
         has_second = np.bincount(row_of[second_side], minlength=n) > 0
         rows = np.flatnonzero(has_first & has_second & (either >= 2))
+        rows = rows[valid.rows(entry)[rows]]
         if len(rows):
             # name the episode's first code of the pair
             element = _first_per_row(first_side, row_of, n)[rows]
-            text = f"{entry.pattern} together with {entry.partner}: {entry.reason} ({entry.where})"
+            text = f"{entry.pattern} together with {entry.partner}: {entry.reason} (block list: {entry.where})"
             parts.append(
                 _Part(
                     rows,
@@ -837,6 +737,15 @@ def _procedure_findings(table: pa.Table, facts: _CodeFacts) -> list[_Part]:
         if len(elements):
             taken = pa.array(indices[elements])
             parts.append(_Part(row_of[elements], kind, "warning", "procedure", code.take(taken), text.take(taken)))
+    rules = facts.block_list.by_role("principal", "any", target="procedure")
+    counts = np.diff(offsets)
+    first = np.zeros(len(indices), bool)
+    first[offsets[:-1][counts > 0]] = True
+    for index, entry in enumerate(rules):
+        position_mask = first if entry.role == "principal" else np.ones(len(indices), bool)
+        match = judged["block_match"][index : index + 1]
+        found = ("blocked_procedure", "warning", "procedure", (entry,), match)
+        parts += _block_parts(*found, indices, row_of, position_mask, code, facts.valid)
     return parts
 
 
@@ -1032,15 +941,6 @@ def _list_offsets(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Ar
     return offsets - offsets[0], values
 
 
-def _distinct(values) -> tuple[np.ndarray, list[str]]:
-    """Dictionary indices (nulls and blanks map to the extra last entry) and the distinct values."""
-    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    encoded = pc.dictionary_encode(array)
-    distinct = encoded.dictionary.to_pylist()
-    indices = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False).astype(np.int64)
-    return indices, distinct
-
-
 def _principal_codes(offsets: np.ndarray, values: pa.Array) -> pa.Array:
     """The written principal diagnosis of each episode, trimmed and upper case ("" when none)."""
     counts = np.diff(offsets)
@@ -1060,52 +960,18 @@ def _first_per_row(mask: np.ndarray, row_of: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _group_keys(table: pa.Table, unit_column: str | None, period_column: str | None, care_type: bool) -> dict:
-    n = len(table)
-    keys = {}
-    for name in (unit_column, period_column):
-        if name is None:
-            continue
-        if name not in table.column_names:
-            raise ValueError(f"column {name!r} is not among {', '.join(table.column_names)}")
-        keys[name] = pc.fill_null(pc.cast(table.column(name), pa.string()), "(none)")
-    if unit_column is None and period_column is None:
-        keys["all"] = _repeat("all", n)
+def _group_keys(
+    table: pa.Table,
+    unit_column: str | Sequence[str] | None,
+    period_column: str | None,
+    care_type: bool,
+    period: str | None = None,
+) -> dict:
+    keys = split_keys(table, unit_column, period_column, period)
     if care_type:
         keys["care_type"] = care_types(table)
     return keys
 
 
-def _allocate(population: np.ndarray, fraction: float) -> np.ndarray:
-    """Sample sizes per cell × stratum: stratum rates proportional to `_STRATUM_FACTORS`, capped at
-    1, scaled so that each cell draws round(fraction × cell size) (at least one from a non-empty cell)."""
-    take = np.zeros_like(population)
-    for cell, sizes in enumerate(population):
-        wanted = max(1, round(fraction * sizes.sum())) if sizes.sum() else 0
-        rates = np.zeros(4)
-        open_strata = sizes > 0
-        left = float(wanted)
-        # Water-filling: strata whose rate would exceed 1 are taken whole and the rest rescaled.
-        while open_strata.any() and left > 0:
-            scale = left / float((sizes * _STRATUM_FACTORS)[open_strata].sum())
-            full = open_strata & (scale * _STRATUM_FACTORS >= 1)
-            if not full.any():
-                rates[open_strata] = scale * _STRATUM_FACTORS[open_strata]
-                break
-            rates[full] = 1.0
-            left -= float(sizes[full].sum())
-            open_strata &= ~full
-        take[cell] = np.minimum(np.round(sizes * rates), sizes).astype(population.dtype)
-    return take
-
-
-def _flat(values) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-
-
 def _words(choice: pa.Array, words: tuple[str, ...]) -> pa.Array:
     return pa.DictionaryArray.from_arrays(choice, pa.array(words)).cast(pa.string())
-
-
-def _repeat(text: str, size: int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(size, np.int32)), pa.array([text])).cast(pa.string())

@@ -15,16 +15,23 @@ Patterns (dots, spaces and case are ignored):
 | `@asterisk` | a manifestation (asterisk) code written alone, without its etiology (dagger) code |
 
 Roles: `principal`, `secondary`, `any` (either position), `combination` (the code together with
-the pattern in `with`, anywhere in the same episode).
+the pattern in `with`, anywhere in the same episode). `target = "procedure"` makes an entry match
+procedure codes (roles `principal`: the first procedure, and `any`). `valid_from` and `valid_to`
+(dates, inclusive) limit an entry to episodes of those dates.
+
+Lists come in layers: the shipped default, then for example a regional and a unit list. They
+combine (`layered_block_list`); every entry remembers its layer, file and line, and every finding
+names them.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -40,10 +47,13 @@ __all__ = [
     "BlockListError",
     "asterisk_codes",
     "default_block_list",
+    "layered_block_list",
     "load_block_list",
 ]
 
 ROLES = ("principal", "secondary", "any", "combination")
+TARGETS = ("diagnosis", "procedure")
+_PROCEDURE_ROLES = ("principal", "any")
 #: The pattern naming asterisk (manifestation) codes written without their dagger code.
 ASTERISK = "@asterisk"
 _PATTERN = re.compile(r"^(?:[A-Z0-9]+\*?|[A-Z0-9]+-[A-Z0-9]+)$")
@@ -62,13 +72,17 @@ class BlockListError(NordgroupError):
 
 @frozen
 class BlockEntry:
-    """One rule of a block list; `where` is `file, line N` for messages."""
+    """One rule of a block list; `where` is `layer L: file, line N` for messages."""
 
     pattern: str
     role: str
     reason: str
     partner: str = ""  # the other pattern of a `combination`
     where: str = ""
+    target: str = "diagnosis"  # or "procedure"
+    valid_from: datetime.date | None = None
+    valid_to: datetime.date | None = None
+    layer: str = ""
 
     def matches(self, code: str, *, alone_asterisk: bool = False) -> bool:
         return pattern_matches(self.pattern, code, alone_asterisk=alone_asterisk)
@@ -76,16 +90,28 @@ class BlockEntry:
     def partner_matches(self, code: str, *, alone_asterisk: bool = False) -> bool:
         return pattern_matches(self.partner, code, alone_asterisk=alone_asterisk)
 
+    @property
+    def dated(self) -> bool:
+        return self.valid_from is not None or self.valid_to is not None
+
+    def valid_in_year(self, year: int | None) -> bool:
+        """Whether the entry's validity overlaps a calendar year (always, for an undated entry or no year)."""
+        if year is None:
+            return True
+        return (self.valid_from is None or self.valid_from.year <= year) and (
+            self.valid_to is None or self.valid_to.year >= year
+        )
+
 
 @frozen
 class BlockList:
-    """The entries of one block-list file, in file order."""
+    """The entries of one block-list file, or of several layered ones, in order."""
 
     entries: tuple[BlockEntry, ...]
     source: str
 
-    def by_role(self, *roles: str) -> tuple[BlockEntry, ...]:
-        return tuple(entry for entry in self.entries if entry.role in roles)
+    def by_role(self, *roles: str, target: str = "diagnosis") -> tuple[BlockEntry, ...]:
+        return tuple(entry for entry in self.entries if entry.role in roles and entry.target == target)
 
 
 def pattern_matches(pattern: str, code: str, *, alone_asterisk: bool = False) -> bool:
@@ -100,34 +126,60 @@ def pattern_matches(pattern: str, code: str, *, alone_asterisk: bool = False) ->
     return code == pattern
 
 
-def load_block_list(path: str | os.PathLike[str]) -> BlockList:
-    """Read a block list from a `.csv` or `.toml` file; errors name the file and the line."""
+def load_block_list(path: str | os.PathLike[str], *, layer: str | None = None) -> BlockList:
+    """Read a block list from a `.csv` or `.toml` file; errors name the file and the line.
+    `layer` names it in findings (default: the file's name without suffix)."""
     path = Path(path)
     if not path.exists():
         raise BlockListError("no such file", path=str(path))
     text = path.read_text(encoding="utf-8-sig")
+    name = layer or path.stem
     if path.suffix.lower() == ".toml":
-        return _parse_toml(text, str(path))
+        return _parse_toml(text, str(path), name)
     if path.suffix.lower() == ".csv":
-        return _parse_csv(text, str(path))
+        return _parse_csv(text, str(path), name)
     raise BlockListError(f"unknown block-list format {path.suffix!r}; use .csv or .toml", path=str(path))
 
 
 def default_block_list() -> BlockList:
     """The shipped default, built from the classification's own rules (see docs/audit.md)."""
     text = resources.files("nordgroup.data").joinpath(_DEFAULT).read_text(encoding="utf-8")
-    return _parse_toml(text, f"nordgroup/data/{_DEFAULT}")
+    return _parse_toml(text, f"nordgroup/data/{_DEFAULT}", "default")
 
 
-def _entry(fields: dict, source: str, line: int | None) -> BlockEntry:
+def layered_block_list(
+    layers: Sequence[BlockList | str | os.PathLike[str] | tuple[str, str | os.PathLike[str]]],
+    *,
+    default: bool = True,
+) -> BlockList:
+    """Layers combined in order: the shipped default first (unless `default=False`), then each layer,
+    given as a loaded list, a path, or a (layer name, path) pair such as `("regional", "vgr.toml")`.
+    Every entry of every layer applies; a finding names the entry's layer, file and line."""
+    lists = [default_block_list()] if default else []
+    for layer in layers:
+        if isinstance(layer, BlockList):
+            lists.append(layer)
+        elif isinstance(layer, tuple):
+            lists.append(load_block_list(layer[1], layer=layer[0]))
+        else:
+            lists.append(load_block_list(layer))
+    return BlockList(
+        tuple(entry for part in lists for entry in part.entries), " + ".join(part.source for part in lists) or "none"
+    )
+
+
+_FIELDS = ("code", "role", "reason", "with", "target", "valid_from", "valid_to")
+
+
+def _entry(fields: dict, source: str, line: int | None, layer: str) -> BlockEntry:
     def fail(message: str) -> BlockListError:
         return BlockListError(message, path=source, line=line)
 
-    unknown = sorted(set(fields) - {"code", "role", "reason", "with"})
+    unknown = sorted(set(fields) - set(_FIELDS))
     if unknown:
-        raise fail(f"unknown field(s) {', '.join(unknown)}; an entry has code, role, reason and (for combination) with")
+        raise fail(f"unknown field(s) {', '.join(unknown)}; an entry has {', '.join(_FIELDS)}")
     values = {}
-    for name in ("code", "role", "reason", "with"):
+    for name in ("code", "role", "reason", "with", "target"):
         value = fields.get(name)
         if value is not None and not isinstance(value, str):
             raise fail(f"{name} must be text, not {value!r}")
@@ -136,6 +188,13 @@ def _entry(fields: dict, source: str, line: int | None) -> BlockEntry:
     role = values["role"].lower()
     if role not in ROLES:
         raise fail(f"role {values['role']!r} is not one of {', '.join(ROLES)}")
+    target = values["target"].lower() or "diagnosis"
+    if target not in TARGETS:
+        raise fail(f"target {values['target']!r} is not one of {', '.join(TARGETS)}")
+    if target == "procedure" and role not in _PROCEDURE_ROLES:
+        raise fail(f"a procedure entry has role {' or '.join(_PROCEDURE_ROLES)}, not {role}")
+    if target == "procedure" and pattern == ASTERISK:
+        raise fail(f"{ASTERISK} names diagnoses, not procedures")
     if not values["reason"]:
         raise fail("reason is empty: say why the code is blocked, coders read it")
     partner = ""
@@ -145,8 +204,37 @@ def _entry(fields: dict, source: str, line: int | None) -> BlockEntry:
         partner = _checked_pattern(values["with"], fail)
     elif values["with"]:
         raise fail(f"'with' only belongs to role combination, not {role}")
-    where = f"{source}, line {line}" if line is not None else source
-    return BlockEntry(pattern=pattern, role=role, reason=values["reason"], partner=partner, where=where)
+    valid_from, valid_to = (_date(fields.get(name), name, fail) for name in ("valid_from", "valid_to"))
+    if valid_from and valid_to and valid_from > valid_to:
+        raise fail(f"valid_from {valid_from} is after valid_to {valid_to}")
+    where = f"{layer} layer: {source}" + (f", line {line}" if line is not None else "")
+    return BlockEntry(
+        pattern=pattern,
+        role=role,
+        reason=values["reason"],
+        partner=partner,
+        where=where,
+        target=target,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        layer=layer,
+    )
+
+
+def _date(value, name: str, fail) -> datetime.date | None:
+    """A TOML date, or a YYYY-MM-DD text (CSV); blank: no limit."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise fail(f"{name} {value!r} is not a date YYYY-MM-DD")
 
 
 def _checked_pattern(text: str, fail) -> str:
@@ -164,7 +252,7 @@ def _checked_pattern(text: str, fail) -> str:
     return pattern
 
 
-def _parse_csv(text: str, source: str) -> BlockList:
+def _parse_csv(text: str, source: str, layer: str) -> BlockList:
     lines = [line if not line.lstrip().startswith("#") else "" for line in text.splitlines()]
     reader = csv.reader(io.StringIO("\n".join(lines)))
     header: list[str] | None = None
@@ -189,13 +277,13 @@ def _parse_csv(text: str, source: str) -> BlockList:
                 line=reader.line_num,
             )
         fields = {name: cell for name, cell in zip(header, row, strict=False) if cell.strip() or name == "code"}
-        entries.append(_entry(fields, source, reader.line_num))
+        entries.append(_entry(fields, source, reader.line_num, layer))
     if header is None:
         raise BlockListError("empty file: expected a header code,role,reason[,with]", path=source)
     return BlockList(tuple(entries), source)
 
 
-def _parse_toml(text: str, source: str) -> BlockList:
+def _parse_toml(text: str, source: str, layer: str) -> BlockList:
     from nordgroup._toml import tomllib
 
     try:
@@ -222,7 +310,7 @@ def _parse_toml(text: str, source: str) -> BlockList:
         line = header_lines[position] if position < len(header_lines) else None
         if not isinstance(fields, dict):
             raise BlockListError("each block entry must be a table", path=source, line=line)
-        entries.append(_entry(fields, source, line))
+        entries.append(_entry(fields, source, line, layer))
     return BlockList(tuple(entries), source)
 
 

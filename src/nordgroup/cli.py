@@ -188,11 +188,24 @@ def _audit_command(subparsers: argparse._SubParsersAction) -> None:
     _weights_columns_argument(parser)
     parser.add_argument("--financing", metavar="TOML", help="financing: the money at stake besides the points")
     parser.add_argument(
-        "--block-list", metavar="FILE", help="block list (.csv or .toml); default: the shipped list; 'none' for no list"
+        "--block-list",
+        action="append",
+        metavar="[LAYER=]FILE",
+        help="a block-list layer (.csv or .toml), repeatable (regional=vgr.toml --block-list unit=ward7.csv); "
+        "layers add to the shipped default; 'none' leaves the default out",
     )
-    parser.add_argument("--unit-column", default="unit", help="column naming the unit (default: unit)")
+    parser.add_argument(
+        "--unit-column",
+        default="unit",
+        help="column naming the unit, or several comma-separated (administration,coder) (default: unit)",
+    )
     parser.add_argument(
         "--period-column", default="period", help="column naming the period, e.g. ISO week (default: period)"
+    )
+    parser.add_argument(
+        "--period",
+        choices=("week", "month", "quarter", "year"),
+        help="cut a date period column (date or YYYY-MM-DD) into ISO weeks, months, quarters or years",
     )
     parser.add_argument("--reported-drg-column", help="column with the DRG that was reported or invoiced")
     parser.add_argument(
@@ -204,9 +217,30 @@ def _audit_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the review sample (default: 0)")
     parser.add_argument("--sample-out", default="review_sample.csv", metavar="PATH", help="where the sample goes")
     parser.add_argument("--report", metavar="HTML", help="write a self-contained HTML report")
-    parser.add_argument("--out", default="findings.parquet", metavar="PATH", help="findings (.parquet, .arrow, .csv)")
-    parser.add_argument("--indicators-out", metavar="PATH", help="indicator table (.parquet, .arrow, .csv)")
+    parser.add_argument(
+        "--out", default="findings.parquet", metavar="PATH", help="findings (.parquet, .arrow, .csv, .xlsx)"
+    )
+    parser.add_argument("--indicators-out", metavar="PATH", help="indicator table (.parquet, .arrow, .csv, .xlsx)")
+    parser.add_argument(
+        "--worklist", metavar="XLSX", help="with --sample: the reviewers' workbook, one sheet per unit (needs [excel])"
+    )
     parser.set_defaults(handler=_handler("_cli_audit", "audit_command"))
+
+    corrections = subparsers.add_parser(
+        "corrections",
+        help="read a filled review worklist back as a corrections table for simulate",
+        description="Read the workbook `audit --worklist` wrote, after review: the corrections (with each "
+        "episode's stratum and inclusion probability) and, with --episodes, the reviewed episodes for "
+        "`simulate --sample-probability inclusion_probability`. Unreadable cells are named by sheet, row, column.",
+    )
+    corrections.add_argument("worklist", metavar="XLSX", help="the filled worklist")
+    corrections.add_argument("--out", default="corrections.csv", metavar="PATH", help="corrections table")
+    corrections.add_argument("--episodes", metavar="PATH", help="the audited episodes, to write the reviewed ones")
+    corrections.add_argument("--layout", choices=LAYOUTS, default=None, help="layout of --episodes")
+    corrections.add_argument(
+        "--sample-out", metavar="PATH", help="with --episodes: the reviewed episodes with inclusion_probability"
+    )
+    corrections.set_defaults(handler=_handler("_cli_audit", "corrections_command"))
 
 
 def parse_fraction(text: str) -> float:
