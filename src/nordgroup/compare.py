@@ -251,12 +251,18 @@ def _match(a: pa.Table, b: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Table]:
     found_b = np.zeros(len(ids_b), np.bool_)
     found_b[rows_b] = True
     parts = []
-    for side, ids, pairable, paired in (("A", ids_a, pairable_a, found), ("B", ids_b, pairable_b, found_b)):
+    for side, ids, pairable, paired, other_ids in (
+        ("A", ids_a, pairable_a, found, ids_b),
+        ("B", ids_b, pairable_b, found_b, ids_a),
+    ):
         other = "B" if side == "A" else "A"
+        present = ids.is_valid().to_numpy(zero_copy_only=False)
+        in_other = pc.is_in(ids, value_set=other_ids.drop_null()).to_numpy(zero_copy_only=False)
         for mask, reason in (
-            (~pairable & ids.is_null().to_numpy(zero_copy_only=False), "episode id is missing"),
-            (~pairable & ids.is_valid().to_numpy(zero_copy_only=False), f"episode id occurs more than once in {side}"),
-            (pairable & ~paired, f"only in {side}: no episode with this id in {other}"),
+            (~present, "episode id is missing"),
+            (present & ~pairable, f"episode id occurs more than once in {side}"),
+            (pairable & ~paired & in_other, f"episode id occurs more than once in {other}"),
+            (pairable & ~paired & ~in_other, f"only in {side}: no episode with this id in {other}"),
         ):
             rows = np.flatnonzero(mask)
             parts.append(
