@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from nordgroup import Grouper, episodes_from_records, load_tables
-from nordgroup.compare import MIN_EPISODES, TOO_FEW, compare, icd10_chapter
+from nordgroup.comparison import MIN_EPISODES, TOO_FEW, compare, icd10_chapter
 from nordgroup.money import Financing, group_and_price, load_weights
 from nordgroup.synth import synthesize
 from tests.conftest import DEMO_TABLES

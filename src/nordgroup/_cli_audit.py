@@ -51,6 +51,14 @@ def audit_command(args: argparse.Namespace) -> int:
         write_table(
             indicators(episodes, grouped, findings, unit_column=unit, period_column=period), args.indicators_out
         )
+    risk = None
+    if args.sensitivity:
+        from nordgroup.drg_sensitivity import carried_by_one_code, sensitivity
+
+        changes = sensitivity(episodes, grouper, weights=load_weights(args.weights) if args.weights else None)
+        write_table(changes, args.sensitivity)
+        risk = carried_by_one_code(changes, len(episodes))
+        print(f"sensitivity: {int(risk.sum()):,} episodes whose DRG hangs on one code -> {args.sensitivity}")
     sample = None
     if args.sample:
         points = drg_points(grouped, weights) if weights is not None else None
@@ -62,6 +70,7 @@ def audit_command(args: argparse.Namespace) -> int:
             points=points,
             unit_column=unit,
             period_column=period,
+            risk=risk,
         )
         write_table(sample, args.sample_out)
     if args.report:

@@ -221,6 +221,7 @@ def review_sample(
     points: np.ndarray | None = None,
     unit_column: str | None = "unit",
     period_column: str | None = "period",
+    risk: np.ndarray | None = None,
 ) -> pa.Table:
     """A reproducible stratified review sample of `fraction` of the episodes of each unit and period.
 
@@ -228,7 +229,9 @@ def review_sample(
     points at stake below / at least the 75th percentile); strata are sampled at rates 1 : 2 : 3 : 4
     (capped at everything), scaled so that the cell's sample is `fraction` of the cell. Each stratum
     is a simple random sample without replacement, so an episode's inclusion probability is exactly
-    n_h / N_h of its stratum; weight reviewed results by its inverse to extrapolate.
+    n_h / N_h of its stratum; weight reviewed results by its inverse to extrapolate. Episodes where
+    `risk` holds count as episodes with a finding (e.g. `drg_sensitivity.carried_by_one_code`: a DRG
+    that hangs on one code).
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], not {fraction}")
@@ -236,13 +239,14 @@ def review_sample(
     n = len(table)
     rows = findings.column("row").to_numpy()
     finding_count = np.bincount(rows, minlength=n)
+    flagged = (finding_count > 0) | (np.zeros(n, bool) if risk is None else np.asarray(risk, bool))
     stake = np.zeros(n) if points is None else np.nan_to_num(np.asarray(points, np.float64))
     finding_points = np.abs(np.nan_to_num(findings.column("points").to_numpy(zero_copy_only=False)))
     np.maximum.at(stake, rows, finding_points)
     positive = stake[stake > 0]
     high = stake >= np.percentile(positive, 75) if len(positive) else np.zeros(n, bool)
     high &= stake > 0
-    stratum = (finding_count > 0).astype(np.int64) * 2 + high.astype(np.int64)
+    stratum = flagged.astype(np.int64) * 2 + high.astype(np.int64)
 
     keys = _group_keys(table, unit_column, period_column, care_type=False)
     cell_codes = [
