@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from nordgroup import episodes_from_records
+from nordgroup.drg_sensitivity import SENSITIVITY_SCHEMA, carried_by_one_code, sensitivity
 from nordgroup.explain import episode_from_row
 from nordgroup.money import Financing, group_and_price, load_weights
 from nordgroup.reference import group_episode
-from nordgroup.drg_sensitivity import SENSITIVITY_SCHEMA, carried_by_one_code, sensitivity
 from nordgroup.synth import synthesize
 from tests import strategies
 from tests.conftest import DEMO_TABLES

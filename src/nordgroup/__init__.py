@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nordgroup.audit import audit
     from nordgroup.comparison import Comparison, compare
+    from nordgroup.drg_sensitivity import sensitivity
     from nordgroup.episodes import EPISODE_SCHEMA, episodes_from_records, read_episodes, write_table
     from nordgroup.exceptions import EpisodeSchemaError, NordgroupError, TableFormatError
     from nordgroup.grouper import Grouper, describe_flags
     from nordgroup.money import load_financing, load_weights
-    from nordgroup.drg_sensitivity import sensitivity
     from nordgroup.simulate import Baseline, Scenario, load_scenario, simulate
     from nordgroup.tables import DrgTables, load_tables
 

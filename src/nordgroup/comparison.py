@@ -72,6 +72,7 @@ _ICD10_CHAPTERS = (
     ("V01", "XX V01-Y98"), ("Z00", "XXI Z00-Z99"),
 )  # fmt: skip
 _CHAPTER_STARTS = [start for start, _ in _ICD10_CHAPTERS]
+_CHAPTER_LABELS = {label: index for index, (_, label) in enumerate(_ICD10_CHAPTERS)}  # in code order
 _POINTS_ONLY = Financing(price_per_point=1.0, activity_share=1.0, description="points only")
 
 
@@ -119,6 +120,11 @@ class Comparison:
         if not rows:
             raise KeyError(f"no metric {name!r} for {level}={group!r}")
         return rows[0]
+
+    def per(self, level: str) -> pa.Table:
+        """The values of one level of `agreement` (`unit`, `care_type`, `icd10_chapter`, ...) as a
+        table with one row per group and one column per metric (intervals stay in `agreement`)."""
+        return _wide(self.agreement, level)
 
     def summary(self) -> str:
         """The overall agreement in a few lines, intervals included."""
@@ -275,7 +281,7 @@ def _match(a: pa.Table, b: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Table]:
                     }
                 )
             )
-    return rows_a, rows_b, pa.concat_tables(parts)
+    return rows_a, rows_b, pa.concat_tables(parts).combine_chunks()
 
 
 def _pairable(ids: pa.Array) -> np.ndarray:
@@ -630,7 +636,7 @@ def compare_report(path: str | os.PathLike[str], comparison: Comparison, *, titl
 def _wide(agreement: pa.Table, level_name: str) -> pa.Table:
     """The metrics of one level as columns, one row per group."""
     rows = agreement.filter(pc.equal(agreement.column("level"), level_name)).to_pylist()
-    groups = sorted({row["group"] for row in rows})
+    groups = sorted({row["group"] for row in rows}, key=_group_order)
     metrics = list(dict.fromkeys(row["metric"] for row in rows))
     value = {(row["group"], row["metric"]): row["value"] for row in rows}
     size = {group: max(row["episodes"] for row in rows if row["group"] == group) for group in groups}
@@ -641,6 +647,11 @@ def _wide(agreement: pa.Table, level_name: str) -> pa.Table:
             **{name: pa.array([value.get((group, name)) for group in groups], pa.float64()) for name in metrics},
         }
     )
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    """ICD-10 chapters in code order (A00 first), anything else alphabetically after them."""
+    return (_CHAPTER_LABELS.get(group, len(_CHAPTER_LABELS)), group)
 
 
 def _drg_changes(episodes: pa.Table, top: int = 15) -> pa.Table:
