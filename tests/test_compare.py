@@ -200,3 +200,69 @@ def test_known_rates_are_recovered_within_the_intervals():
     small = compare(a.slice(0, MIN_EPISODES - 1), b.slice(0, MIN_EPISODES - 1), grouper, by=[])
     assert small.metric("secondary_recall")["note"] == TOO_FEW
     assert compare(a.slice(0, 200), b.slice(0, 200), grouper).metric("secondary_recall")["note"] == ""
+
+
+def _secondary_sets(table: pa.Table) -> list[set[str]]:
+    """Each episode's secondary diagnoses as codes.py reads them (blank writings dropped)."""
+    from nordgroup.codes import split_written_diagnosis
+
+    out = []
+    for codes in table.column("diagnoses").to_pylist():
+        read = [split_written_diagnosis(code) for code in (codes or [])[1:]]
+        out.append({f"{d} {s}" if s else d for d, s, _ in read} - {""})
+    return out
+
+
+def test_properties_on_random_codings(nor_grouper, nor_tables):
+    """On random codings: A against itself agrees everywhere; swapping A and B swaps precision and
+    recall and the only-A/only-B lists; every per-episode list is the set arithmetic of the codes."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests import strategies
+
+    tables, grouper = nor_tables(YEAR), nor_grouper(YEAR)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        st.integers(1, 15).flatmap(
+            lambda n: st.tuples(strategies.episodes(tables, max_size=n), strategies.episodes(tables, max_size=n))
+        )
+    )
+    def check(pair: tuple[pa.Table, pa.Table]) -> None:
+        a, b = pair
+        same = compare(a, a, grouper, replicates=0)
+        assert not any(same.episodes.column("drg_changed").to_pylist())
+        for name in ("principal_agreement", "drg_agreement", "cc_level_agreement"):
+            assert same.metric(name)["value"] == 1.0
+        forward, backward = compare(a, b, grouper, replicates=0), compare(b, a, grouper, replicates=0)
+        matched = len(forward.episodes)
+        assert matched + len(forward.unmatched) == len(a) + len(b) - matched
+        for kind in ("secondary", "procedure"):
+            assert forward.metric(f"{kind}_precision")["value"] == backward.metric(f"{kind}_recall")["value"]
+        ids = forward.episodes.column("episode_id").to_pylist()
+        by_id = {row["episode_id"]: row for row in backward.episodes.to_pylist()}
+        rows_a = {row["episode_id"]: i for i, row in enumerate(a.to_pylist())}
+        rows_b = {row["episode_id"]: i for i, row in enumerate(b.to_pylist())}
+        sets_a, sets_b = _secondary_sets(a), _secondary_sets(b)
+        for episode_id, row in zip(ids, forward.episodes.to_pylist(), strict=True):
+            assert row["secondary_only_a"] == by_id[episode_id]["secondary_only_b"]
+            assert set(row["secondary_both"]) | set(row["secondary_only_a"]) == sets_a[rows_a[episode_id]]
+            assert set(row["secondary_both"]) | set(row["secondary_only_b"]) == sets_b[rows_b[episode_id]]
+        assert forward.episodes.column("drg_a").to_pylist() == [
+            grouper.group(a).column("drg")[rows_a[i]].as_py() for i in ids
+        ]
+
+    check()
+
+
+def test_no_episode_in_common(tmp_path):
+    """Codings with no id in common: every episode is listed as unmatched, the report still renders."""
+    tables = load_tables(DEMO_TABLES)
+    a = synthesize(tables, 40, seed=1)
+    b = a.set_column(0, "episode_id", pc.binary_join_element_wise("B", a.column("episode_id"), ""))
+    result = compare(a, b, Grouper(tables))
+    assert len(result.episodes) == 0 and len(result.unmatched) == 80
+    assert len(result.agreement) == 0  # nothing to agree on, and no rate made up
+    assert "0 episodes compared; 80 unmatched" in result.summary()
+    assert "Every episode is in both codings" not in result.report(tmp_path / "empty.html").read_text()
