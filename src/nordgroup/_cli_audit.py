@@ -55,7 +55,8 @@ def audit_command(args: argparse.Namespace) -> int:
     if args.sensitivity:
         from nordgroup.drg_sensitivity import carried_by_one_code, sensitivity
 
-        changes = sensitivity(episodes, grouper, weights=load_weights(args.weights) if args.weights else None)
+        weight_table = load_weights(args.weights) if args.weights else None
+        changes = sensitivity(episodes, grouper, weights=weight_table, progress=True)
         write_table(changes, args.sensitivity)
         risk = carried_by_one_code(changes, len(episodes))
         print(f"sensitivity: {int(risk.sum()):,} episodes whose DRG hangs on one code -> {args.sensitivity}")

@@ -67,12 +67,18 @@ def sensitivity(
     if isinstance(weights, str | os.PathLike):
         weights = load_weights(weights)
     table = to_canonical(episodes)
-    starts = range(0, len(table), batch_size)
+    parts = []
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        starts = tqdm(starts, unit=" batches", file=sys.stderr)
-    parts = [_batch(table.slice(start, batch_size), start, grouper, weights) for start in starts]
+        bar = tqdm(total=len(table), unit=" episodes", unit_scale=True, file=sys.stderr, desc="sensitivity")
+    for start in range(0, len(table), batch_size):
+        parts.append(_batch(table.slice(start, batch_size), start, grouper, weights))
+        if bar is not None:
+            bar.update(min(batch_size, len(table) - start))
+    if bar is not None:
+        bar.close()
     return pa.concat_tables(parts) if parts else SENSITIVITY_SCHEMA.empty_table()
 
 
