@@ -44,6 +44,7 @@ DEFAULT_BY = ("unit", "care_type", "period")
 #: Below this many episodes contributing to a rate, no interval is given: the rate says too little.
 MIN_EPISODES = 30
 TOO_FEW = "too few episodes to conclude"
+_BOOTSTRAP_UNITS = 5_000
 #: metric -> what it is. Rates are of matched episodes; precision/recall/F1 are B against A, pooled
 #: over the episodes (each code counts once per episode).
 METRICS = {
@@ -333,9 +334,10 @@ class _CodeSets:
         encoded = pc.dictionary_encode(pc.fill_null(pa.concat_arrays([values_a, values_b]), ""))
         canonical = np.array([read(text) for text in encoded.dictionary.to_pylist()] + [""], dtype=str)
         self.codes, code_of_distinct = np.unique(canonical, return_inverse=True)
+        self._code_array = pa.array(self.codes.tolist(), pa.string())
         code = code_of_distinct[encoded.indices.to_numpy(zero_copy_only=False)]
         self.n, self.size = n, len(self.codes)
-        blank = 0 if self.codes[0] == "" else -1  # np.unique sorts "" first
+        blank = 0  # "" is among the codes (appended above), and np.unique sorts it first
         split = len(values_a)
         self.principal_code = []
         keys = []
@@ -358,7 +360,8 @@ class _CodeSets:
     def principal(self) -> tuple[pa.Array, pa.Array]:
         """The first code of each episode in A and in B (null when there is none)."""
         return tuple(  # type: ignore[return-value]
-            pa.array(self.codes[first], pa.string(), mask=first == self._blank) for first in self.principal_code
+            pc.if_else(pa.array(first == self._blank), None, self._code_array.take(pa.array(first)))
+            for first in self.principal_code
         )
 
     def counts(self, kind: str) -> np.ndarray:
@@ -367,7 +370,7 @@ class _CodeSets:
     def lists(self, kind: str) -> pa.ListArray:
         keys = self.sets[kind]
         offsets = np.concatenate([[0], np.cumsum(np.bincount(keys // self.size, minlength=self.n))]).astype(np.int32)
-        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(self.codes[keys % self.size], pa.string()))
+        return pa.ListArray.from_arrays(pa.array(offsets), self._code_array.take(pa.array(keys % self.size)))
 
     def per_chapter(self, level_name: str, prefix: str, chapter_of, replicates: int, level: float, rng) -> pa.Table:
         """Precision, recall and F1 per chapter; the units resampled are (episode, chapter) pairs."""
@@ -501,13 +504,23 @@ def _bootstrap(
     """Percentile interval of sum/sum over `replicates` resamples of the rows with replacement.
 
     A resample is a row of counts (how often each unit is drawn), so its sums are one matrix
-    product; blocks of resamples keep the count matrix within a few million cells.
+    product; blocks of resamples keep the count matrix within a few million cells. A group of more
+    than `_BOOTSTRAP_UNITS` rows is first summed into that many random blocks of equal size, which
+    are resampled instead: the sums of independent episodes, their totals have the same variance
+    (a million episodes would otherwise cost hundreds of millions of draws per replicate set).
     """
     m = len(numerators)
-    block = max(1, 4_000_000 // m)
+    if m > _BOOTSTRAP_UNITS:
+        block_of = rng.permutation(m) % _BOOTSTRAP_UNITS
+        numerators, denominators = (
+            np.column_stack([np.bincount(block_of, weights=column, minlength=_BOOTSTRAP_UNITS) for column in matrix.T])
+            for matrix in (numerators, denominators)
+        )
+        m = _BOOTSTRAP_UNITS
+    chunk = max(1, 4_000_000 // m)
     values = np.empty((replicates, numerators.shape[1]))
-    for start in range(0, replicates, block):
-        size = min(block, replicates - start)
+    for start in range(0, replicates, chunk):
+        size = min(chunk, replicates - start)
         draws = rng.integers(0, m, size=(size, m)) + (np.arange(size) * m)[:, None]
         counts = np.bincount(draws.ravel(), minlength=size * m).reshape(size, m).astype(np.float64)
         values[start : start + size] = _values(counts @ numerators, counts @ denominators, is_sum)
