@@ -133,11 +133,10 @@ def recode(
         )
         # one decision per code and episode, so that a code written twice is dropped as one code
         codes = pc.dictionary_encode(pc.fill_null(values, "")).indices.to_numpy(zero_copy_only=False)
-        _, code_in_row = np.unique(row * (int(codes.max(initial=0)) + 1) + codes, return_inverse=True)
+        code_in_row, first_of_code = _factorise(row * (int(codes.max(initial=0)) + 1) + codes)
         keep = ~droppable | (rng.random(int(code_in_row.max(initial=-1)) + 1) >= p_drop)[code_in_row]
         distinct = np.zeros(int(code_in_row.max(initial=-1)) + 1, bool)
         distinct[code_in_row[droppable]] = True  # the episode's droppable codes, each once
-        first_of_code = np.unique(code_in_row, return_index=True)[1]
         added = rng.binomial(np.bincount(row[first_of_code[distinct]], minlength=len(table)), p_add)
         added_row = np.repeat(np.arange(len(table)), added)
         new_row = np.concatenate([row[keep], added_row])
@@ -157,7 +156,7 @@ def _new_codes(pool: np.ndarray, values: pa.Array, row: np.ndarray, added_row: n
     drawn = rng.integers(0, len(pool), len(added_row))
     for _ in range(100):
         keys = added_row * len(pool) + drawn
-        _, first = np.unique(keys, return_index=True)
+        first = _factorise(keys)[1]
         repeated = np.ones(len(keys), bool)
         repeated[first] = False
         bad = np.flatnonzero(np.isin(keys, existing_keys) | repeated)
@@ -165,3 +164,14 @@ def _new_codes(pool: np.ndarray, values: pa.Array, row: np.ndarray, added_row: n
             break
         drawn[bad] = rng.integers(0, len(pool), len(bad))
     return pool[drawn]
+
+
+def _factorise(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per key its distinct key's number (in sorted order), and each distinct key's first position:
+    `np.unique(return_inverse, return_index)` by one stable sort (numpy 2's hashing is much slower)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    new = np.concatenate([[True], ordered[1:] != ordered[:-1]]) if len(keys) else np.zeros(0, bool)
+    inverse = np.empty(len(keys), np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return inverse, order[new]
