@@ -152,7 +152,7 @@ def recode(
 def _new_codes(pool: np.ndarray, values: pa.Array, row: np.ndarray, added_row: np.ndarray, rng) -> np.ndarray:
     """A code of `pool` for each added element that its episode does not have yet (redrawn until so)."""
     existing = pc.fill_null(pc.index_in(values, value_set=pa.array(pool)), -1).to_numpy(zero_copy_only=False)
-    existing_keys = row * len(pool) + existing
+    existing_keys = (row * len(pool) + existing)[existing >= 0]  # codes outside the pool meet no draw
     drawn = rng.integers(0, len(pool), len(added_row))
     for _ in range(100):
         keys = added_row * len(pool) + drawn
