@@ -117,8 +117,8 @@ def test_every_subcommand_names_a_handler_that_exists():
                 yield from handlers(sub)
 
     found = list(handlers(main_parser()))
-    # group synth demo, tables info/code/drg/diff/shell/export, explain, audit, corrections, price, simulate
-    assert len(found) == 14
+    # group synth demo, tables info/code/drg/diff/shell/export, explain, audit, corrections, compare, price, simulate
+    assert len(found) == 15
     for handler in found:
         module, name = handler.args
         assert callable(getattr(importlib.import_module(f"nordgroup.{module}"), name))

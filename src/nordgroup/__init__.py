@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nordgroup.audit import audit
+    from nordgroup.comparison import Comparison, compare
+    from nordgroup.drg_sensitivity import sensitivity
     from nordgroup.episodes import EPISODE_SCHEMA, episodes_from_records, read_episodes, write_table
     from nordgroup.exceptions import EpisodeSchemaError, NordgroupError, TableFormatError
     from nordgroup.grouper import Grouper, describe_flags
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 
 _MODULE_OF = {
     "audit": "nordgroup.audit",
+    "Comparison": "nordgroup.comparison",
+    "compare": "nordgroup.comparison",
     "EPISODE_SCHEMA": "nordgroup.episodes",
     "episodes_from_records": "nordgroup.episodes",
     "read_episodes": "nordgroup.episodes",
@@ -31,6 +35,7 @@ _MODULE_OF = {
     "describe_flags": "nordgroup.grouper",
     "load_financing": "nordgroup.money",
     "load_weights": "nordgroup.money",
+    "sensitivity": "nordgroup.drg_sensitivity",
     "Baseline": "nordgroup.simulate",
     "Scenario": "nordgroup.simulate",
     "load_scenario": "nordgroup.simulate",
@@ -41,6 +46,7 @@ _MODULE_OF = {
 __all__ = [
     "EPISODE_SCHEMA",
     "Baseline",
+    "Comparison",
     "DrgTables",
     "EpisodeSchemaError",
     "Grouper",
@@ -48,6 +54,7 @@ __all__ = [
     "Scenario",
     "TableFormatError",
     "audit",
+    "compare",
     "describe_flags",
     "episodes_from_records",
     "load_financing",
@@ -55,6 +62,7 @@ __all__ = [
     "load_tables",
     "load_weights",
     "read_episodes",
+    "sensitivity",
     "simulate",
     "write_table",
 ]

@@ -65,12 +65,22 @@ def audit_command(args: argparse.Namespace) -> int:
     split: dict[str, Any] = {"unit_column": unit, "period_column": period, "period": args.period if period else None}
     if args.indicators_out:
         _write(indicators(episodes, grouped, findings, **split), args.indicators_out)
+    risk = None
+    if args.sensitivity:
+        from nordgroup.drg_sensitivity import carried_by_one_code, sensitivity
+
+        changes = sensitivity(episodes, grouper, weights=weights, progress=True)
+        write_table(changes, args.sensitivity)
+        risk = carried_by_one_code(changes, len(episodes))
+        print(f"sensitivity: {int(risk.sum()):,} episodes whose DRG hangs on one code -> {args.sensitivity}")
     sample = None
     if args.sample:
         points = drg_points(grouped, weights, episodes=episodes) if weights is not None else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SampleSizeWarning)
-            sample = review_sample(episodes, findings, fraction=args.sample, seed=args.seed, points=points, **split)
+            sample = review_sample(
+                episodes, findings, fraction=args.sample, seed=args.seed, points=points, risk=risk, **split
+            )
         for warning in caught:
             print(f"nordgroup audit: warning: {warning.message}", file=sys.stderr)
         _write(sample, args.sample_out)

@@ -41,6 +41,7 @@ def review_sample(
     unit_column: str | Sequence[str] | None = "unit",
     period_column: str | None = "period",
     period: str | None = None,
+    risk: np.ndarray | None = None,
 ) -> pa.Table:
     """A reproducible stratified review sample of `fraction` of the episodes of each unit and period.
 
@@ -50,7 +51,9 @@ def review_sample(
     rates 1 : 2 : 3 : 4 (capped at everything). Each stratum is a simple random sample without
     replacement, so an episode's inclusion probability is exactly n_h / N_h of its stratum and
     Σ 1/π over a cell's sample is the cell's size. A `SampleSizeWarning` says when the cells are too
-    small for `fraction` (the sample then holds more than asked).
+    small for `fraction` (the sample then holds more than asked). Episodes where `risk` holds count
+    as episodes with a finding (e.g. `drg_sensitivity.carried_by_one_code`: a DRG that hangs on one
+    code).
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], not {fraction}")
@@ -64,7 +67,8 @@ def review_sample(
     positive = stake[stake > 0]
     high = stake >= np.percentile(positive, 75) if len(positive) else np.zeros(n, bool)
     high &= stake > 0
-    stratum = (finding_count > 0).astype(np.int64) * 2 + high.astype(np.int64)
+    flagged = (finding_count > 0) | (np.zeros(n, bool) if risk is None else np.asarray(risk, bool))
+    stratum = flagged.astype(np.int64) * 2 + high.astype(np.int64)
 
     keys = split_keys(table, unit_column, period_column, period)
     cell = cell_of(keys, n)

@@ -97,6 +97,7 @@ def main_parser() -> argparse.ArgumentParser:
 
     _explain_commands(commands)
     _audit_command(commands)
+    _compare_command(commands)
     _money_commands(commands)
     return parser
 
@@ -224,6 +225,11 @@ def _audit_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--worklist", metavar="XLSX", help="with --sample: the reviewers' workbook, one sheet per unit (needs [excel])"
     )
+    parser.add_argument(
+        "--sensitivity", metavar="PATH",
+        help="write the codes whose removal or swap changes the DRG to PATH; "
+        "with --sample, an episode whose DRG hangs on one code is sampled as one with a finding",
+    )  # fmt: skip
     parser.set_defaults(handler=_handler("_cli_audit", "audit_command"))
 
     corrections = subparsers.add_parser(
@@ -241,6 +247,34 @@ def _audit_command(subparsers: argparse._SubParsersAction) -> None:
         "--sample-out", metavar="PATH", help="with --episodes: the reviewed episodes with inclusion_probability"
     )
     corrections.set_defaults(handler=_handler("_cli_audit", "corrections_command"))
+
+
+def _compare_command(subparsers: argparse._SubParsersAction) -> None:
+    """`compare`: two codings of the same episodes."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare two codings of the same episodes (coder vs AI, before vs after review)",
+        description="Join A and B on episode_id, group both and report per-episode differences, agreement "
+        "(principal diagnosis, precision/recall/F1 of B against A, DRG/MDC/CC level, points) with bootstrap "
+        "intervals, the DRG confusion table and the episodes found in one coding only.",
+    )
+    parser.add_argument("a", metavar="A", help="the reference coding (.parquet, .arrow, .csv or .txt)")
+    parser.add_argument("b", metavar="B", help="the coding judged against A")
+    parser.add_argument("--tables", required=True, metavar="PATH", help="definition tables (zip, folder or workbook)")
+    _layout_argument(parser)
+    parser.add_argument("--weights", metavar="CSV", help="weight table: points of both codings (money's pricing)")
+    parser.add_argument(
+        "--by", action="append", metavar="COLUMN", help="split agreement by COLUMN of A (repeatable; "
+        "default: unit, care_type, period where present)",
+    )  # fmt: skip
+    parser.add_argument("--replicates", type=int, default=400, help="bootstrap replicates (default: 400)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
+    parser.add_argument("--out", default="comparison.parquet", metavar="PATH", help="per-episode differences")
+    parser.add_argument("--agreement-out", metavar="PATH", help="agreement table (.parquet, .arrow, .csv)")
+    parser.add_argument("--confusion-out", metavar="PATH", help="DRG confusion table A -> B")
+    parser.add_argument("--unmatched-out", metavar="PATH", help="episodes found in one coding only")
+    parser.add_argument("--report", metavar="HTML", help="write a self-contained HTML report")
+    parser.set_defaults(handler=_handler("_cli_compare", "compare_command"))
 
 
 def parse_fraction(text: str) -> float:

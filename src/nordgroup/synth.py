@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from nordgroup.tables.model import NO_DAGGER, DrgTables
 
-__all__ = ["synthesize"]
+__all__ = ["recode", "synthesize"]
 
 
 def synthesize(tables: DrgTables, n: int, *, seed: int = 0, units: int = 12, year: int | None = None) -> pa.Table:
@@ -94,3 +95,83 @@ def synthesize(tables: DrgTables, n: int, *, seed: int = 0, units: int = 12, yea
             "period": pa.array(np.char.add(f"{year}-W", np.char.zfill(week.astype(str), 2))),
         }
     )
+
+
+def recode(
+    episodes: pa.Table,
+    tables: DrgTables,
+    *,
+    drop: float = 0.0,
+    add: float = 0.0,
+    drop_procedures: float = 0.0,
+    add_procedures: float = 0.0,
+    seed: int = 0,
+) -> pa.Table:
+    """Another coding of the same episodes, at known rates: what `compare` should find.
+
+    Each secondary diagnosis is dropped with probability `drop`, and for each one a code drawn
+    from the tables is added with probability `add` (so B's recall is about 1 - drop and its
+    precision (1 - drop) / (1 - drop + add)); procedures likewise. The principal diagnosis and
+    every other column stay as they are.
+    """
+    rng = np.random.default_rng(seed)
+    singles = np.array(sorted(code for code, dagger in tables.diagnoses if dagger == NO_DAGGER))
+    procedures = np.array(sorted(tables.procedures) or [""])
+    table = episodes
+    for name, pool, first_kept, p_drop, p_add in (
+        ("diagnoses", singles, True, drop, add),
+        ("procedures", procedures, False, drop_procedures, add_procedures),
+    ):
+        column = table.column(name).combine_chunks()
+        offsets = column.offsets.to_numpy().astype(np.int64)
+        values = column.values.slice(offsets[0], offsets[-1] - offsets[0])
+        offsets -= offsets[0]
+        counts = np.diff(offsets)
+        row = np.repeat(np.arange(len(table)), counts)
+        droppable = (
+            np.arange(len(values)) != np.repeat(offsets[:-1], counts) if first_kept else np.ones(len(values), bool)
+        )
+        # one decision per code and episode, so that a code written twice is dropped as one code
+        codes = pc.dictionary_encode(pc.fill_null(values, "")).indices.to_numpy(zero_copy_only=False)
+        code_in_row, first_of_code = _factorise(row * (int(codes.max(initial=0)) + 1) + codes)
+        keep = ~droppable | (rng.random(int(code_in_row.max(initial=-1)) + 1) >= p_drop)[code_in_row]
+        distinct = np.zeros(int(code_in_row.max(initial=-1)) + 1, bool)
+        distinct[code_in_row[droppable]] = True  # the episode's droppable codes, each once
+        added = rng.binomial(np.bincount(row[first_of_code[distinct]], minlength=len(table)), p_add)
+        added_row = np.repeat(np.arange(len(table)), added)
+        new_row = np.concatenate([row[keep], added_row])
+        order = np.argsort(new_row, kind="stable")  # kept codes first, in their order, then the added
+        new_codes = pa.array(_new_codes(pool, values, row, added_row, rng), pa.string())
+        new_values = pa.concat_arrays([values.filter(pa.array(keep)), new_codes])
+        new_offsets = np.concatenate([[0], np.cumsum(np.bincount(new_row, minlength=len(table)))]).astype(np.int32)
+        lists = pa.ListArray.from_arrays(pa.array(new_offsets), new_values.take(pa.array(order)))
+        table = table.set_column(table.column_names.index(name), name, lists)
+    return table
+
+
+def _new_codes(pool: np.ndarray, values: pa.Array, row: np.ndarray, added_row: np.ndarray, rng) -> np.ndarray:
+    """A code of `pool` for each added element that its episode does not have yet (redrawn until so)."""
+    existing = pc.fill_null(pc.index_in(values, value_set=pa.array(pool)), -1).to_numpy(zero_copy_only=False)
+    existing_keys = (row * len(pool) + existing)[existing >= 0]  # codes outside the pool meet no draw
+    drawn = rng.integers(0, len(pool), len(added_row))
+    for _ in range(100):
+        keys = added_row * len(pool) + drawn
+        first = _factorise(keys)[1]
+        repeated = np.ones(len(keys), bool)
+        repeated[first] = False
+        bad = np.flatnonzero(np.isin(keys, existing_keys) | repeated)
+        if not len(bad):
+            break
+        drawn[bad] = rng.integers(0, len(pool), len(bad))
+    return pool[drawn]
+
+
+def _factorise(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per key its distinct key's number (in sorted order), and each distinct key's first position:
+    `np.unique(return_inverse, return_index)` by one stable sort (numpy 2's hashing is much slower)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    new = np.concatenate([[True], ordered[1:] != ordered[:-1]]) if len(keys) else np.zeros(0, bool)
+    inverse = np.empty(len(keys), np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return inverse, order[new]
