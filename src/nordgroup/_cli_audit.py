@@ -9,12 +9,13 @@ import argparse
 import sys
 import time
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from nordgroup._cli_group import guess_layout
 from nordgroup.audit import audit, audit_report, drg_points, indicators, review_sample
 from nordgroup.blocklist import BlockList, load_block_list
-from nordgroup.episodes import read_episodes, write_table
+from nordgroup.episodes import iter_episodes, write_table
 from nordgroup.grouper import Grouper
 from nordgroup.money import load_weights
 from nordgroup.tables.load import load_tables
@@ -22,10 +23,24 @@ from nordgroup.tables.load import load_tables
 __all__ = ["audit_command"]
 
 
+def _read_and_group(path: str, layout: str, grouper: Grouper) -> tuple[pa.Table, pa.Table]:
+    """The episodes and their grouping, read and grouped batch by batch: the audit weighs every
+    episode against all others (duplicates, indicators, samples), so both are kept whole, but no
+    reader grid or whole-file grouping ever holds more than a batch besides."""
+    reader = iter_episodes(path, layout)
+    episodes, grouped = [], []
+    for batch in reader:
+        episodes.append(batch)
+        grouped.append(grouper.group(batch))
+    if not episodes:
+        return reader.schema.empty_table(), grouper.group(reader.schema.empty_table())
+    return pa.Table.from_batches(episodes, reader.schema), pa.concat_tables(grouped)
+
+
 def audit_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     grouper = Grouper(load_tables(args.tables, cache=True))
-    episodes = read_episodes(args.input, layout=guess_layout(args.input, args.layout))
+    episodes, grouped = _read_and_group(args.input, guess_layout(args.input, args.layout), grouper)
     unit = args.unit_column if args.unit_column in episodes.column_names else None
     period = args.period_column if args.period_column in episodes.column_names else None
     for name, given in ((args.unit_column, unit), (args.period_column, period)):
@@ -37,7 +52,6 @@ def audit_command(args: argparse.Namespace) -> int:
         block_list = BlockList((), "none")
     else:
         block_list = load_block_list(args.block_list) if args.block_list else None
-    grouped = grouper.group(episodes)
     findings = audit(
         episodes,
         grouper,

@@ -357,6 +357,7 @@ def _columns_to_list(table: pa.Table, names: list[str], *, keep_first: bool) -> 
 # Text files: every non-blank line one row, an unreadable line a row with its problem
 
 _STRING_COLUMNS = ("DRGGrupperingsstreng", "case_string")
+_LINES_CHECKED = 1000  # a plain file none of whose first lines is a comma-separated string is not one
 
 
 def _csv_tables(
@@ -446,9 +447,13 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
     rows_before = 0
     if string_column is None:
         batches = _text.read_lines(path, batch_size=batch_size, delimiter=b",", quote=None, skip_header=False)
-        for index, lines in enumerate(batches):
-            if index == 0:
-                _check_strings_are_readable(path, lines)
+        head: list[_text.Lines] = []
+        for lines in batches:  # the first lines tell a file of strings from something else
+            head.append(lines)
+            if sum(map(len, head)) >= _LINES_CHECKED:
+                break
+        _check_strings_are_readable(path, head)
+        for lines in itertools.chain(head, batches):
             readable = lines.state == _text.READABLE
             columns, beyond = _text.split_episode_strings(
                 lines.data, lines.starts, np.where(readable, lines.ends, lines.starts)
@@ -485,23 +490,28 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
             return
 
 
-def _check_strings_are_readable(path: Path, lines) -> None:
-    """A plain file none of whose first lines is a comma-separated string is not one of strings."""
+def _check_strings_are_readable(path: Path, head: list) -> None:
+    """A plain file none of whose first lines is comma-separated text is not one of strings."""
     from nordgroup import _text
 
-    readable = lines.state == _text.READABLE
-    if len(lines) and not readable.any():
+    n = sum(map(len, head))
+    if not n:
+        return
+    state = np.concatenate([lines.state for lines in head])
+    fields = np.concatenate([lines.fields for lines in head])
+    readable = state == _text.READABLE
+    line = int(head[0].numbers[0])
+    if not readable.any():
+        problem = head[0].problems()[0]
         raise EpisodeFileError(
-            f"{lines.problems()[0]}, as every line of the first {len(lines):,}: is this an episode file?",
-            path=str(path),
-            line=int(lines.numbers[0]),
+            f"{problem}, as every line of the first {n:,}: is this an episode file?", path=str(path), line=line
         )
-    if len(lines) and not (lines.fields[readable] >= 4).any():
+    if not (fields[readable] > 1).any():
         raise EpisodeFileError(
-            f"no line of the first {len(lines):,} has the comma-separated fields of an episode string "
+            f"no line of the first {n:,} has the comma-separated fields of an episode string "
             "(sex,age,discharge,duration,...)",
             path=str(path),
-            line=int(lines.numbers[0]),
+            line=line,
             column=1,
         )
 
