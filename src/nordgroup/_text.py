@@ -59,24 +59,74 @@ def scan_lines(data: np.ndarray, final: bool, delimiter: int, quote: int):
     ends = np.empty(capacity, np.int64)
     fields = np.empty(capacity, np.int32)
     state = np.empty(capacity, np.int8)
+    plain = np.zeros(256, np.bool_)
+    plain[33:128] = True
+    plain[delimiter] = False
+    if quote >= 0:
+        plain[quote] = False
     n = 0
     position = 0
     rest = 0
     while position < stop:
         start = position
-        count, blank, bad_utf8, nul, in_quote, field_start, pending = 1, True, False, False, False, True, 0
-        while position < stop and data[position] != NEWLINE:
+        count = 1
+        blank = True
+        bad_utf8 = False
+        nul = False
+        in_quote = False
+        field_start = True
+        pending = 0
+        while position < stop:
             byte = data[position]
-            if not _blank(byte):
-                blank = False
-            if byte == 0:
-                nul = True
-            if pending:  # inside a multi-byte UTF-8 character
-                if byte & 0xC0 != 0x80:
+            if plain[byte]:  # most bytes: printable ASCII that is neither delimiter nor quote
+                if pending:
                     bad_utf8 = True
-                pending -= 1
-            elif byte >= 0x80:
-                if 0xC2 <= byte <= 0xDF:
+                    pending = 0
+                blank = False
+                field_start = False
+                position += 1
+                continue
+            if byte == delimiter and not in_quote and not pending:
+                count += 1
+                blank = False  # a line of delimiters is a row of empty fields
+                field_start = True
+                position += 1
+                continue
+            if byte == NEWLINE:
+                break
+            if byte < 0x80:
+                if pending:  # a multi-byte UTF-8 character cut short
+                    bad_utf8 = True
+                    pending = 0
+                if byte > 32:
+                    blank = False
+                elif byte == 0:
+                    nul = True
+                elif byte != 32 and (byte < 9 or byte > 13):
+                    blank = False
+                # quotes as Arrow's CSV parser reads them: one opens only a field, `""` inside is a quote
+                if in_quote:
+                    if byte == quote:
+                        if position + 1 < stop and data[position + 1] == quote:
+                            position += 1
+                        else:
+                            in_quote = False
+                elif byte == delimiter:
+                    count += 1
+                    field_start = True
+                elif byte == quote and field_start:
+                    in_quote = True
+                    field_start = False
+                else:
+                    field_start = False
+            else:
+                blank = False
+                field_start = False
+                if pending:
+                    if byte & 0xC0 != 0x80:
+                        bad_utf8 = True
+                    pending -= 1
+                elif 0xC2 <= byte <= 0xDF:
                     pending = 1
                 elif 0xE0 <= byte <= 0xEF:
                     pending = 2
@@ -84,21 +134,6 @@ def scan_lines(data: np.ndarray, final: bool, delimiter: int, quote: int):
                     pending = 3
                 else:
                     bad_utf8 = True
-            # quotes as Arrow's CSV parser reads them: one opens only a field, `""` inside is a quote
-            if in_quote:
-                if byte == quote:
-                    if position + 1 < stop and data[position + 1] == quote:
-                        position += 1
-                    else:
-                        in_quote = False
-            elif byte == delimiter:
-                count += 1
-                field_start = True
-            elif byte == quote and field_start:
-                in_quote = True
-                field_start = False
-            else:
-                field_start = False
             position += 1
         if position >= stop and not final:
             rest = start  # an incomplete last line waits for the next block
@@ -146,6 +181,14 @@ def _put(data, start, end, out, at):
 
 
 @_jit
+def _put_row(data, start, end, out, row, at):
+    for position in range(start, end):
+        out[row, at] = data[position]
+        at += 1
+    return at
+
+
+@_jit
 def _split(data, starts, ends):
     n = len(starts)
     total = int((ends - starts).sum())
@@ -153,10 +196,13 @@ def _split(data, starts, ends):
     scalar_offsets = np.zeros((4, n + 1), np.int32)
     scalar_at = np.zeros(4, np.int64)
     dx_bytes = np.empty(total, np.uint8)
-    dx_offsets = np.zeros(min(30 * n, total + n) + 1, np.int32)
+    # upper bounds, left unwritten (np.empty) so that only the pages used cost memory
+    dx_offsets = np.empty(min(30 * n, total + n) + 1, np.int32)
+    dx_offsets[0] = 0
     dx_lists = np.zeros(n + 1, np.int32)
     proc_bytes = np.empty(total, np.uint8)
-    proc_offsets = np.zeros(min(100 * n, total) + 1, np.int32)
+    proc_offsets = np.empty(min(100 * n, total) + 1, np.int32)
+    proc_offsets[0] = 0
     proc_lists = np.zeros(n + 1, np.int32)
     beyond = np.zeros(n, np.int32)
     dx_at, dx_count, proc_at, proc_count = 0, 0, 0, 0
@@ -167,6 +213,17 @@ def _split(data, starts, ends):
         dagger_start, dagger_end = 0, 0
         principal_missing = False  # the first pair was empty: written as "" once a later pair has a code
         while position <= end:
+            # most fields are empty: skip empty pairs and empty procedures in a tight loop
+            if field >= _PAIRS_START + 2 and field < _PROCEDURES_START and (field - _PAIRS_START) % 2 == 0:
+                while position + 1 < end and data[position] == 44 and data[position + 1] == 44:
+                    position += 2
+                    field += 2
+                    if field >= _PROCEDURES_START:
+                        break
+            if field >= _PROCEDURES_START:
+                while field < STRING_FIELDS - 1 and position < end and data[position] == 44:
+                    position += 1
+                    field += 1
             field_end = position
             while field_end < end and data[field_end] != 44:
                 field_end += 1
@@ -176,7 +233,7 @@ def _split(data, starts, ends):
             while last > first and _blank(data[last - 1]):
                 last -= 1
             if field < 4:
-                scalar_at[field] = _put(data, first, last, scalar_bytes[field], scalar_at[field])
+                scalar_at[field] = _put_row(data, first, last, scalar_bytes, field, scalar_at[field])
                 scalar_offsets[field, row + 1] = scalar_at[field]
             elif _PAIRS_START <= field < _PROCEDURES_START:
                 if (field - _PAIRS_START) % 2 == 0:

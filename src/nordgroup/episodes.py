@@ -311,6 +311,8 @@ def _parse_integers(column: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedAr
     text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
     valid = pc.match_substring_regex(text, r"^-?\d{1,9}$")
     numbers = pc.cast(pc.if_else(valid, text, "0"), pa.int64())
+    limits = np.iinfo(type_.to_pandas_dtype())  # a sex of `128` is no int8: unknown, not an error
+    valid = pc.and_(valid, pc.and_(pc.greater_equal(numbers, limits.min), pc.less_equal(numbers, limits.max)))
     return pc.cast(pc.if_else(valid, numbers, pa.scalar(None, pa.int64())), type_)
 
 
@@ -383,7 +385,10 @@ def _csv_rows(
     from nordgroup import _text
 
     parse = pacsv.ParseOptions(delimiter=delimiter.decode(), quote_char=quote.decode() if quote else False)
-    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=nulls)
+    # only an empty cell is null: a code written `NA` or `NULL` stays a code
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=nulls, null_values=[""]
+    )
     read = pacsv.ReadOptions(column_names=header, use_threads=False)
     for lines in _text.read_lines(path, batch_size=batch_size, delimiter=delimiter, quote=quote, skip_header=True):
         readable = (lines.state == _text.READABLE) & (lines.fields == len(header))
