@@ -452,13 +452,13 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
     rows_before = 0
     if string_column is None:
         batches = _text.read_lines(path, batch_size=batch_size, delimiter=b",", quote=None, skip_header=False)
-        head: list[_text.Lines] = []
+        first_batches: list[_text.Lines] = []
         for lines in batches:  # the first lines tell a file of strings from something else
-            head.append(lines)
-            if sum(map(len, head)) >= _LINES_CHECKED:
+            first_batches.append(lines)
+            if sum(map(len, first_batches)) >= _LINES_CHECKED:
                 break
-        _check_strings_are_readable(path, head)
-        for lines in itertools.chain(head, batches):
+        _check_strings_are_readable(path, first_batches)
+        for lines in itertools.chain(first_batches, batches):
             readable = lines.state == _text.READABLE
             columns, beyond = _text.split_episode_strings(
                 lines.data, lines.starts, np.where(readable, lines.ends, lines.starts)
