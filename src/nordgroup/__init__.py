@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nordgroup.audit import audit
-    from nordgroup.episodes import EPISODE_SCHEMA, episodes_from_records, read_episodes, write_table
+    from nordgroup.episodes import EPISODE_SCHEMA, episodes_from_records, iter_episodes, read_episodes, write_table
     from nordgroup.exceptions import EpisodeSchemaError, NordgroupError, TableFormatError
     from nordgroup.grouper import Grouper, describe_flags
     from nordgroup.money import load_financing, load_weights
@@ -23,6 +23,7 @@ _MODULE_OF = {
     "EPISODE_SCHEMA": "nordgroup.episodes",
     "episodes_from_records": "nordgroup.episodes",
     "read_episodes": "nordgroup.episodes",
+    "iter_episodes": "nordgroup.episodes",
     "write_table": "nordgroup.episodes",
     "EpisodeSchemaError": "nordgroup.exceptions",
     "NordgroupError": "nordgroup.exceptions",
@@ -50,6 +51,7 @@ __all__ = [
     "audit",
     "describe_flags",
     "episodes_from_records",
+    "iter_episodes",
     "load_financing",
     "load_scenario",
     "load_tables",
