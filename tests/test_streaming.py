@@ -325,7 +325,7 @@ def test_group_command_streams_a_string_file_with_a_bad_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_two_million_strings_read_within_a_memory_bound(tmp_path):
     """2 M episode strings (~500 MB, one 300-character code) read batch by batch in a fresh
-    process stay under 700 MB peak RSS (the grid reader needed ~16 KB per line: some 30 GB)."""
+    process stay under 1 GB peak RSS (the grid reader needed ~16 KB per line: some 30 GB)."""
     path = tmp_path / "strings.txt"
     base = _nor_string({**_plain(), "diagnoses": ["I219", "E119", "J189"], "procedures": ["FNG05", "ZXA10"]})
     with path.open("w") as out:
@@ -345,4 +345,4 @@ def test_two_million_strings_read_within_a_memory_bound(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     rows, peak_mb = int(out[0]), int(out[1])
     assert rows == 2_000_001
-    assert peak_mb < 700, f"peak RSS {peak_mb} MB"
+    assert peak_mb < 1000, f"peak RSS {peak_mb} MB"
