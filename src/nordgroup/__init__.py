@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from nordgroup.audit import audit
     from nordgroup.comparison import Comparison, compare
     from nordgroup.drg_sensitivity import sensitivity
-    from nordgroup.episodes import EPISODE_SCHEMA, episodes_from_records, read_episodes, write_table
+    from nordgroup.episodes import EPISODE_SCHEMA, episodes_from_records, iter_episodes, read_episodes, write_table
     from nordgroup.exceptions import EpisodeSchemaError, NordgroupError, TableFormatError
     from nordgroup.grouper import Grouper, describe_flags
     from nordgroup.money import load_financing, load_weights
@@ -27,6 +27,7 @@ _MODULE_OF = {
     "EPISODE_SCHEMA": "nordgroup.episodes",
     "episodes_from_records": "nordgroup.episodes",
     "read_episodes": "nordgroup.episodes",
+    "iter_episodes": "nordgroup.episodes",
     "write_table": "nordgroup.episodes",
     "EpisodeSchemaError": "nordgroup.exceptions",
     "NordgroupError": "nordgroup.exceptions",
@@ -57,6 +58,7 @@ __all__ = [
     "compare",
     "describe_flags",
     "episodes_from_records",
+    "iter_episodes",
     "load_financing",
     "load_scenario",
     "load_tables",

@@ -22,17 +22,31 @@ from nordgroup._cli_tables import tables_of
 from nordgroup.audit import audit, audit_report, drg_points, indicators, review_sample
 from nordgroup.audit_sample import SampleSizeWarning
 from nordgroup.blocklist import layered_block_list
-from nordgroup.episodes import read_episodes, write_table
+from nordgroup.episodes import iter_episodes, read_episodes, write_table
 from nordgroup.grouper import Grouper
 from nordgroup.money import load_financing, load_weights, parse_weight_columns
 
 __all__ = ["audit_command", "corrections_command"]
 
 
+def _read_and_group(path: str, layout: str, grouper: Grouper) -> tuple[pa.Table, pa.Table]:
+    """The episodes and their grouping, read and grouped batch by batch: the audit weighs every
+    episode against all others (duplicates, indicators, samples), so both are kept whole, but no
+    reader grid or whole-file grouping ever holds more than a batch besides."""
+    reader = iter_episodes(path, layout)
+    episodes, grouped = [], []
+    for batch in reader:
+        episodes.append(batch)
+        grouped.append(grouper.group(batch))
+    if not episodes:
+        return reader.schema.empty_table(), grouper.group(reader.schema.empty_table())
+    return pa.Table.from_batches(episodes, reader.schema), pa.concat_tables(grouped)
+
+
 def audit_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     grouper = Grouper(tables_of(args))
-    episodes = read_episodes(args.input, layout=guess_layout(args.input, args.layout))
+    episodes, grouped = _read_and_group(args.input, guess_layout(args.input, args.layout), grouper)
     units = [name for name in unit_columns(args.unit_column) if name in episodes.column_names]
     unit = units or None
     period = args.period_column if args.period_column in episodes.column_names else None
@@ -49,7 +63,6 @@ def audit_command(args: argparse.Namespace) -> int:
         [tuple(item.split("=", 1)) if "=" in item else item for item in given if item != "none"],
         default="none" not in given,
     )
-    grouped = grouper.group(episodes)
     findings = audit(
         episodes,
         grouper,

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,14 +18,15 @@ import pyarrow.compute as pc
 from nordgroup._cli_tables import tables_of
 from nordgroup.audit import error_drgs
 from nordgroup.encode import FLAG_NAMES
-from nordgroup.episodes import read_episodes, write_table
+from nordgroup.episodes import DEFAULT_BATCH_SIZE, ResultWriter, iter_episodes, write_table
 from nordgroup.grouper import Grouper
 from nordgroup.synth import synthesize
 from nordgroup.tables.load import load_tables
 from nordgroup.tables.model import DrgTables
 
 DEMO_TABLES = Path(__file__).resolve().parents[2] / "grouper_tables"
-_CHUNK = 200_000  # rows per kernel call on the command line: bounded memory, a moving progress bar
+_CHUNK = DEFAULT_BATCH_SIZE  # rows per kernel call on the command line: bounded memory, a moving progress bar
+_SUMMARY_COLUMNS = ("drg", "rtc", "flags")
 OK_RETURN_CODES = ("0", "A")  # the guide: "0 or the letter A means that the input data are correct"
 
 
@@ -36,32 +39,43 @@ def guess_layout(path: str, layout: str | None) -> str:
         return layout
     if path.endswith((".txt", ".txt.gz")):
         return "nor-string"
-    head = Path(path).read_bytes()[:2048] if Path(path).suffix == ".csv" else b""
+    head = b""
+    if Path(path).suffix == ".csv":
+        with Path(path).open("rb") as stream:
+            head = stream.read(2048)  # a header line, never the whole file
     return "nor-string" if b"DRGGrupperingsstreng" in head or b"case_string" in head else "canonical"
 
 
 def group_command(args: argparse.Namespace) -> int:
+    """Stream the input batch by batch into the output: memory is about one batch whatever the
+    file's size, and the output appears under its name only once it is complete."""
     started = time.perf_counter()
     grouper = Grouper(tables_of(args))
-    episodes = read_episodes(args.input, layout=guess_layout(args.input, args.layout))
-    results = [grouper.group(chunk) for chunk in _progress(episodes, args.quiet)]
-    result = pa.concat_tables(results) if results else grouper.group(episodes)
-    write_table(result, args.output)
+    episodes = iter_episodes(args.input, layout=guess_layout(args.input, args.layout), batch_size=_CHUNK)
+    results = grouper.group_batches(_progress(episodes, args.quiet))
+    first = next(results, None)
+    if first is None:  # an empty input still gets an empty output with the result columns
+        first = grouper.group(episodes.schema.empty_table())
+    tallied = []  # only the columns the summary reads: a few bytes per episode
+    with ResultWriter(args.output, first.schema) as writer:
+        for result in itertools.chain([first], results):
+            writer.write(result)
+            tallied.append(result.select(_SUMMARY_COLUMNS))
+    result = pa.concat_tables(tallied)
     print(summary(result, grouper.tables, time.perf_counter() - started, args.output))
     return 0
 
 
-def _progress(table: pa.Table, quiet: bool):
-    if len(table) <= _CHUNK or quiet:
-        yield table
+def _progress(batches: pa.RecordBatchReader, quiet: bool) -> Iterator[pa.RecordBatch]:
+    if quiet:
+        yield from batches
         return
     from tqdm import tqdm
 
-    with tqdm(total=len(table), unit=" episodes", unit_scale=True, file=sys.stderr) as bar:
-        for start in range(0, len(table), _CHUNK):
-            chunk = table.slice(start, _CHUNK)
-            yield chunk
-            bar.update(len(chunk))
+    with tqdm(unit=" episodes", unit_scale=True, file=sys.stderr, delay=1.0) as bar:
+        for batch in batches:
+            yield batch
+            bar.update(len(batch))
 
 
 def summary(result: pa.Table, tables: DrgTables, seconds: float, output: str | None = None) -> str:

@@ -16,6 +16,7 @@ from attrs import frozen
 from nordgroup._memo import per_object
 from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.compile import NONE, CompiledTables, diagnosis_rows
+from nordgroup.episodes import PROBLEM_COLUMN
 from nordgroup.tables.model import NO_DAGGER
 
 __all__ = ["MISSING", "EncodedEpisodes", "encode_episodes"]
@@ -31,6 +32,7 @@ FLAG_MISSING_AGE = 8
 FLAG_MISSING_DURATION = 16
 FLAG_MISSING_SEX = 32
 FLAG_CODE_CLEANED = 64
+FLAG_UNREADABLE_LINE = 128
 FLAG_NAMES = {
     FLAG_UNKNOWN_PRINCIPAL: "unknown principal diagnosis",
     FLAG_UNKNOWN_SECONDARY: "unknown secondary diagnosis",
@@ -39,6 +41,7 @@ FLAG_NAMES = {
     FLAG_MISSING_DURATION: "duration missing or not a number",
     FLAG_MISSING_SEX: "sex missing",
     FLAG_CODE_CLEANED: "codes cleaned (dots, case, spaces or marks)",
+    FLAG_UNREADABLE_LINE: f"input line not fully read (see {PROBLEM_COLUMN})",
 }
 
 
@@ -201,6 +204,8 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     flags[age == MISSING] |= FLAG_MISSING_AGE
     flags[duration == MISSING] |= FLAG_MISSING_DURATION
     flags[sex == 0] |= FLAG_MISSING_SEX
+    if PROBLEM_COLUMN in table.column_names:  # the text readers' note on a line they could not read
+        flags[pc.is_valid(table.column(PROBLEM_COLUMN)).to_numpy(zero_copy_only=False)] |= FLAG_UNREADABLE_LINE
     return EncodedEpisodes(
         n=n,
         has_principal=has_principal,

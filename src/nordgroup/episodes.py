@@ -19,24 +19,30 @@ empty first element means "no principal diagnosis".
 from __future__ import annotations
 
 import csv
-import gzip
-import io
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from nordgroup.exceptions import EpisodeSchemaError
+from nordgroup.exceptions import EpisodeFileError, EpisodeSchemaError
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "DEFAULT_BATCH_SIZE",
     "EPISODE_SCHEMA",
+    "LAYOUTS",
+    "PROBLEM_COLUMN",
+    "ResultWriter",
     "episodes_from_records",
+    "iter_episodes",
     "read_episodes",
     "to_canonical",
     "write_table",
@@ -54,9 +60,13 @@ EPISODE_SCHEMA = pa.schema(
     ]
 )
 CANONICAL_COLUMNS = tuple(EPISODE_SCHEMA.names)
+LAYOUTS = ("canonical", "wide", "nor-string")
+#: Rows per batch when streaming: large enough for the kernel's threads, small enough to bound memory.
+DEFAULT_BATCH_SIZE = 200_000
+#: The column the text readers add: what made a line unreadable, and which line, or null.
+PROBLEM_COLUMN = "line_problem"
 _LIST_SEPARATOR = "|"  # how list columns are written in CSV, where Arrow lists cannot go
-_NOR_FIELDS = 165  # sex, age, discharge, duration, unused, 30 diagnosis pairs, 100 procedures
-_NOR_PROCEDURES = slice(65, 165)
+_IPC_SUFFIXES = (".arrow", ".feather", ".ipc")
 
 
 def episodes_from_records(records: list[dict]) -> pa.Table:
@@ -74,24 +84,54 @@ def read_episodes(
     layout: str = "canonical",
     *,
     id_column: str | None = None,
-) -> pa.Table:
+    batch_size: int | None = None,
+) -> pa.Table | pa.RecordBatchReader:
     """Read episodes in `layout` ("canonical", "wide" or "nor-string") into the canonical schema.
 
-    Files are read by suffix: `.parquet`, `.arrow`/`.feather`/`.ipc`, `.csv`, `.txt` (one
-    Norwegian episode string per line). `id_column` names the column to use as `episode_id`.
+    Files are read by suffix: `.parquet` (or a directory of Parquet files), `.arrow`/`.feather`/
+    `.ipc`, `.csv`, `.txt` (one Norwegian episode string per line); text may be gzipped.
+    `id_column` names the column to use as `episode_id`. With `batch_size`, the result is a
+    `pyarrow.RecordBatchReader` of at most that many rows per batch (see `iter_episodes`);
+    without, one table. Either way memory while reading is about one batch.
     """
-    if layout == "nor-string":
-        return _read_norwegian_strings(Path(source))
-    table = source if isinstance(source, pa.Table) else _read_table(Path(source))
-    if isinstance(table, pa.RecordBatch):
-        table = pa.Table.from_batches([table])
-    if layout == "wide":
-        table = _wide_to_canonical(table, id_column)
-    elif layout != "canonical":
+    if isinstance(source, pa.Table | pa.RecordBatch) and batch_size is None:
+        table = pa.Table.from_batches([source]) if isinstance(source, pa.RecordBatch) else source
+        return _canonical_batch(table, layout, id_column, "table")
+    reader = iter_episodes(source, layout, id_column=id_column, batch_size=batch_size or DEFAULT_BATCH_SIZE)
+    return reader if batch_size else reader.read_all()
+
+
+def iter_episodes(
+    source: str | os.PathLike[str] | pa.Table | pa.RecordBatch,
+    layout: str = "canonical",
+    *,
+    id_column: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> pa.RecordBatchReader:
+    """Episodes as a stream of canonical batches of at most `batch_size` rows, read lazily: a file
+    of any size goes through `Grouper.group_batches` in the memory of one batch.
+
+    Every non-blank line of a text file is one row, in file order. A line that cannot be read
+    (not UTF-8, a NUL byte, a quote left open, too few or too many fields, values after the 165
+    fields of a Norwegian string) is a row all the same: its values are null where they could not
+    be read, and the column `line_problem` says what and on which line (null on readable rows).
+    A file that cannot be read at all raises `EpisodeFileError` naming file, line and column.
+    """
+    if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'canonical', 'wide' or 'nor-string', not {layout!r}")
-    elif id_column:
-        table = table.rename_columns(["episode_id" if name == id_column else name for name in table.column_names])
-    return to_canonical(table, source=str(source) if not isinstance(source, pa.Table | pa.RecordBatch) else "table")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if isinstance(source, pa.Table | pa.RecordBatch):
+        table = pa.Table.from_batches([source]) if isinstance(source, pa.RecordBatch) else source
+        return _canonical_batch(table, layout, id_column, "table").to_reader(max_chunksize=batch_size)
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    batches = (_canonical_batch(table, layout, id_column, str(path)) for table in _raw_tables(path, layout, batch_size))
+    first = next(batches)  # every reader yields at least one batch, maybe empty, which fixes the schema
+    return pa.RecordBatchReader.from_batches(
+        first.schema, (batch for table in itertools.chain([first], batches) for batch in table.to_batches())
+    )
 
 
 def to_canonical(table: pa.Table, source: str = "table") -> pa.Table:
@@ -126,39 +166,114 @@ def to_canonical(table: pa.Table, source: str = "table") -> pa.Table:
 
 def write_table(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a result table by suffix: `.parquet`, `.arrow`/`.feather`/`.ipc` or `.csv`."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        pq.write_table(table, path)
-    elif suffix in (".arrow", ".feather", ".ipc"):
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-    elif suffix == ".csv":
-        flat = table
-        for index, field in enumerate(table.schema):
-            if pa.types.is_list(field.type):
-                flat = flat.set_column(index, field.name, _join_list(table.column(index)))
-        pacsv.write_csv(flat, path)
+    with ResultWriter(path, table.schema) as writer:
+        writer.write(table)
+
+
+class ResultWriter:
+    """Writes result batches to `path` one at a time (format by suffix), under a temporary name in
+    the same directory that becomes `path` only when the `with` block ends without an exception:
+    an interrupted run (Ctrl-C, an error) leaves no half-written file under the final name.
+
+    >>> with ResultWriter("groups.parquet", schema) as writer:     # doctest: +SKIP
+    ...     for result in grouper.group_batches(iter_episodes("cases.txt", "nor-string")):
+    ...         writer.write(result)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema):
+        self.path = Path(path)
+        self.suffix = self.path.suffix.lower()
+        if self.suffix not in (".parquet", ".csv", *_IPC_SUFFIXES):
+            raise ValueError(f"{self.path}: unknown output format {self.suffix!r}; use .parquet, .arrow or .csv")
+        self.partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        self.schema = self._written_schema(schema)
+        self._writer: pq.ParquetWriter | pa.ipc.RecordBatchFileWriter | pacsv.CSVWriter | None = None
+        self._sink: pa.NativeFile | None = None
+
+    def _written_schema(self, schema: pa.Schema) -> pa.Schema:
+        if self.suffix == ".csv":  # lists as `|`-joined text, as `read_episodes` reads them back
+            return pa.schema([(f.name, pa.string()) if pa.types.is_list(f.type) else f for f in schema])
+        if self.suffix in _IPC_SUFFIXES:  # the IPC file format cannot change a dictionary between batches
+            return pa.schema([(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema])
+        return schema
+
+    def __enter__(self) -> ResultWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.suffix == ".parquet":
+            self._writer = pq.ParquetWriter(self.partial, self.schema)
+        elif self.suffix == ".csv":
+            self._writer = pacsv.CSVWriter(str(self.partial), self.schema)
+        else:
+            self._sink = pa.OSFile(str(self.partial), "wb")
+            self._writer = pa.ipc.new_file(self._sink, self.schema)
+        return self
+
+    def write(self, table: pa.Table | pa.RecordBatch) -> None:
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        if self.suffix == ".csv":
+            for index, field in enumerate(table.schema):
+                if pa.types.is_list(field.type):
+                    table = table.set_column(index, field.name, _join_list(table.column(index)))
+        assert self._writer is not None, "write inside the with block"
+        self._writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            if self._sink is not None:
+                self._sink.close()
+        finally:
+            if kind is None:
+                os.replace(self.partial, self.path)
+            else:
+                self.partial.unlink(missing_ok=True)
+
+
+def _canonical_batch(table: pa.Table, layout: str, id_column: str | None, source: str) -> pa.Table:
+    """One batch of `layout` into the canonical schema."""
+    if layout == "wide":
+        table = _wide_to_canonical(table, id_column)
+    elif layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'canonical', 'wide' or 'nor-string', not {layout!r}")
+    elif id_column and layout == "canonical":
+        table = table.rename_columns(["episode_id" if name == id_column else name for name in table.column_names])
+    return to_canonical(table, source=source)
+
+
+def _raw_tables(path: Path, layout: str, batch_size: int) -> Iterator[pa.Table]:
+    """The file's rows as tables of at most `batch_size` rows, in the layout's own columns."""
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    if layout == "nor-string":
+        yield from _norwegian_tables(path, batch_size)
+    elif path.is_dir() or suffix == ".parquet":
+        scanner = pads.dataset(path, format="parquet").scanner(batch_size=batch_size)
+        yield pa.Table.from_batches([], scanner.projected_schema)
+        for batch in scanner.to_batches():
+            if len(batch):
+                yield pa.Table.from_batches([batch])
+    elif suffix in _IPC_SUFFIXES:
+        yield from _ipc_tables(path, batch_size)
+    elif suffix in (".csv", ".csv.gz", ".gz", ".txt", ".txt.gz"):
+        yield from _csv_tables(path, batch_size, delimiter=b",", quote=b'"', nulls=True)
     else:
-        raise ValueError(f"{path}: unknown output format {suffix!r}; use .parquet, .arrow or .csv")
+        raise ValueError(f"{path}: unknown input format {suffix!r}; use .parquet, .arrow, .csv or .txt")
 
 
-def _read_table(path: Path) -> pa.Table:
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if suffix == ".parquet":
-        return pq.read_table(path)
-    if suffix in (".arrow", ".feather", ".ipc"):
-        with pa.memory_map(str(path)) as source:
-            try:
-                return pa.ipc.open_file(source).read_all()
-            except pa.ArrowInvalid:
-                source.seek(0)
-                return pa.ipc.open_stream(source).read_all()
-    if suffix in (".csv", ".gz"):
-        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
-    raise ValueError(f"{path}: unknown input format {suffix!r}; use .parquet, .arrow, .csv or .txt")
+def _ipc_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
+    with pa.memory_map(str(path)) as source:
+        try:
+            reader: pa.ipc.RecordBatchFileReader | pa.RecordBatchStreamReader = pa.ipc.open_file(source)
+            batches: Iterator[pa.RecordBatch] = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        except pa.ArrowInvalid:
+            source.seek(0)
+            reader = pa.ipc.open_stream(source)
+            batches = iter(reader)
+        yield pa.Table.from_batches([], reader.schema)
+        for batch in batches:
+            for start in range(0, len(batch), batch_size):
+                yield pa.Table.from_batches([batch.slice(start, batch_size)])
 
 
 def _split_list_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -196,6 +311,8 @@ def _parse_integers(column: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedAr
     text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
     valid = pc.match_substring_regex(text, r"^-?\d{1,9}$")
     numbers = pc.cast(pc.if_else(valid, text, "0"), pa.int64())
+    limits = np.iinfo(type_.to_pandas_dtype())  # a sex of `128` is no int8: unknown, not an error
+    valid = pc.and_(valid, pc.and_(pc.greater_equal(numbers, limits.min), pc.less_equal(numbers, limits.max)))
     return pc.cast(pc.if_else(valid, numbers, pa.scalar(None, pa.int64())), type_)
 
 
@@ -221,91 +338,213 @@ def _wide_to_canonical(table: pa.Table, id_column: str | None) -> pa.Table:
 
 def _columns_to_list(table: pa.Table, names: list[str], *, keep_first: bool) -> pa.Array:
     """Non-blank cells of `names`, row by row, as a list column (the first cell kept when asked)."""
-    n = len(table)
-    if not names:
+    n, width = len(table), len(names)
+    if not width:
         return pa.array([[]] * n, pa.list_(pa.string()))
-    cells = np.column_stack(
-        [pc.fill_null(pc.cast(table.column(name), pa.string()), "").to_numpy(zero_copy_only=False) for name in names]
-    ).astype(object)
-    stripped = np.char.strip(cells.astype(str))
-    keep = stripped != ""
+    cells = pa.concat_arrays(
+        [
+            pc.utf8_trim_whitespace(pc.fill_null(pc.cast(table.column(name), pa.string()), "")).combine_chunks()
+            for name in names
+        ]
+    )  # column after column; the take below puts them row after row
+    row_major = cells.take(pa.array((np.arange(n)[:, None] + np.arange(width)[None, :] * n).ravel()))
+    keep = pc.not_equal(row_major, "").to_numpy(zero_copy_only=False).reshape(n, width)
     if keep_first:
         keep[:, 0] |= keep[:, 1:].any(axis=1)  # an empty principal before secondaries stays, as "none"
     offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(stripped[keep], pa.string()))
+    return pa.ListArray.from_arrays(pa.array(offsets), row_major.filter(pa.array(keep.ravel())))
 
+
+# --------------------------------------------------------------------------------------------
+# Text files: every non-blank line one row, an unreadable line a row with its problem
 
 _STRING_COLUMNS = ("DRGGrupperingsstreng", "case_string")
+_LINES_CHECKED = 1000  # a plain file none of whose first lines is a comma-separated string is not one
 
 
-def _read_norwegian_strings(path: Path) -> pa.Table:
+def _csv_tables(
+    path: Path, batch_size: int, *, delimiter: bytes, quote: bytes | None, nulls: bool
+) -> Iterator[pa.Table]:
+    """A delimited file with a header: its columns as text, one row per line."""
+    header = _header(path, delimiter, quote)
+    empty = True
+    for rows, problems, numbers in _csv_rows(path, header, batch_size, delimiter=delimiter, quote=quote, nulls=nulls):
+        empty = False
+        yield rows.append_column(PROBLEM_COLUMN, _at_lines(problems, numbers))
+    if empty:
+        yield pa.table(
+            {**{name: pa.array([], pa.string()) for name in header}, PROBLEM_COLUMN: pa.array([], pa.string())}
+        )
+
+
+def _csv_rows(
+    path: Path, header: list[str], batch_size: int, *, delimiter: bytes, quote: bytes | None, nulls: bool
+) -> Iterator[tuple[pa.Table, list[str | None], np.ndarray]]:
+    """Per batch of lines: the header's columns as text (null on unreadable lines), each line's
+    problem and its line number."""
+    from nordgroup import _text
+
+    parse = pacsv.ParseOptions(delimiter=delimiter.decode(), quote_char=quote.decode() if quote else False)
+    # only an empty cell is null: a code written `NA` or `NULL` stays a code
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=nulls, null_values=[""]
+    )
+    read = pacsv.ReadOptions(column_names=header, use_threads=False)
+    for lines in _text.read_lines(path, batch_size=batch_size, delimiter=delimiter, quote=quote, skip_header=True):
+        readable = (lines.state == _text.READABLE) & (lines.fields == len(header))
+        if readable.any():
+            good = _text.gather_lines(lines.data, lines.starts[readable], lines.ends[readable])
+            try:
+                rows = pacsv.read_csv(
+                    pa.BufferReader(good), read_options=read, parse_options=parse, convert_options=convert
+                )
+            except pa.ArrowInvalid as error:  # the line scanner lets through only lines Arrow parses
+                raise EpisodeFileError(
+                    f"unreadable ({error})", path=str(path), line=int(lines.numbers[readable][0])
+                ) from error
+            rows = rows.take(pa.array(np.cumsum(readable) - 1, mask=~readable))
+        else:
+            rows = pa.table({name: pa.nulls(len(lines), pa.string()) for name in header})
+        problems = [
+            problem or (None if ok else f"{fields} fields, the header has {len(header)}")
+            for problem, ok, fields in zip(lines.problems(), readable.tolist(), lines.fields.tolist(), strict=True)
+        ]
+        yield rows, problems, lines.numbers
+
+
+def _header(path: Path, delimiter: bytes, quote: bytes | None) -> list[str]:
+    """The header's column names; a file that is not text, or whose header is one column holding
+    another delimiter, cannot be read at all."""
+    from nordgroup import _text
+
+    head = _text.first_line(path)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise EpisodeFileError("not UTF-8 text: is this an episode file?", path=str(path), line=1) from error
+    if "\0" in text:
+        raise EpisodeFileError("binary data, not text: is this an episode file?", path=str(path), line=1)
+    names = next(csv.reader([text], delimiter=delimiter.decode(), quotechar=quote.decode() if quote else None))
+    if not text.strip():
+        raise EpisodeFileError("no header line", path=str(path), line=1)
+    if len(names) == 1:
+        other = next((d for d in (";", ",", "\t", "|") if d in text and d != delimiter.decode()), None)
+        if other:
+            raise EpisodeFileError(
+                f"the header is one column {names[0][:60]!r}; the columns are separated by {other!r}, "
+                f"not {delimiter.decode()!r}",
+                path=str(path),
+                line=1,
+                column=1,
+            )
+    return names
+
+
+def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
     """Norwegian episode strings: a `;`-separated file with the strings in `DRGGrupperingsstreng`
     (the official reference cases, `RegelNr` as the id) or `case_string`, other columns passed
-    through; or a plain file of one string per line (gzip allowed). Ids are row numbers otherwise."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    head = raw[:4096].decode("utf-8-sig", errors="replace")
-    header = _header(head) if head.strip() else []
-    string_column = next((name for name in _STRING_COLUMNS if name in header), None)
-    if string_column:
-        table = pacsv.read_csv(
-            io.BytesIO(raw),
-            parse_options=pacsv.ParseOptions(delimiter=";", quote_char=False),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string())),
-        )
-        strings = table.column(string_column)
+    through; or a plain file of one string per line. Ids are row numbers otherwise."""
+    from nordgroup import _text
+
+    head = _text.first_line(path).decode("utf-8", errors="replace")
+    names = next(csv.reader([head], delimiter=";")) if head.strip() else []
+    string_column = next((name for name in _STRING_COLUMNS if name in names), None)
+    rows_before = 0
+    if string_column is None:
+        batches = _text.read_lines(path, batch_size=batch_size, delimiter=b",", quote=None, skip_header=False)
+        first_batches: list[_text.Lines] = []
+        for lines in batches:  # the first lines tell a file of strings from something else
+            first_batches.append(lines)
+            if sum(map(len, first_batches)) >= _LINES_CHECKED:
+                break
+        _check_strings_are_readable(path, first_batches)
+        for lines in itertools.chain(first_batches, batches):
+            readable = lines.state == _text.READABLE
+            columns, beyond = _text.split_episode_strings(
+                lines.data, lines.starts, np.where(readable, lines.ends, lines.starts)
+            )
+            ids = pa.array(np.arange(rows_before + 1, rows_before + len(lines) + 1).astype(str), pa.string())
+            rows_before += len(lines)
+            problems = _at_lines(_beyond(lines.problems(), beyond), lines.numbers)
+            yield pa.table({"episode_id": ids, **columns, PROBLEM_COLUMN: problems})
+        if rows_before == 0:
+            columns, _ = _text.split_episode_strings(
+                np.zeros(0, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)
+            )
+            yield pa.table(
+                {"episode_id": pa.array([], pa.string()), **columns, PROBLEM_COLUMN: pa.array([], pa.string())}
+            )
+        return
+    header = _header(path, b";", None)
+    batches_of_rows = _csv_rows(path, header, batch_size, delimiter=b";", quote=None, nulls=False)
+    no_rows: list[str | None] = []
+    empty = pa.table({name: pa.array([], pa.string()) for name in header}), no_rows, np.zeros(0, np.int64)
+    for rows, problems, numbers in itertools.chain(batches_of_rows, [empty]):
+        if len(rows) == 0 and rows_before:
+            return  # the empty batch only gives an empty file its schema
+        columns, beyond = _text.split_episode_strings(*_spans(rows.column(string_column).combine_chunks()))
         if "RegelNr" in header:
-            ids = table.column("RegelNr")
+            ids = rows.column("RegelNr")
         else:
-            ids = pa.chunked_array([pa.array(np.arange(1, len(table) + 1).astype(str))])
-        passed = {name: table.column(name) for name in table.column_names if name not in ("RegelNr", string_column)}
-    else:
-        lines = [line for line in raw.decode("utf-8-sig").splitlines() if line.strip()]
-        strings = pa.chunked_array([pa.array(lines, pa.string())])
-        ids = pa.chunked_array([pa.array([str(i) for i in range(1, len(lines) + 1)], pa.string())])
-        passed = {}
-    return to_canonical(pa.table({"episode_id": ids, **_parse_norwegian_strings(strings), **passed}), str(path))
+            ids = pa.array(np.arange(rows_before + 1, rows_before + len(rows) + 1).astype(str), pa.string())
+        rows_before += len(rows)
+        passed = {name: rows.column(name) for name in header if name not in ("RegelNr", string_column)}
+        problems = _at_lines(_beyond(problems, beyond), numbers)
+        yield pa.table({"episode_id": ids, **columns, **passed, PROBLEM_COLUMN: problems})
+        if len(rows) == 0:
+            return
 
 
-def _header(head: str) -> list[str]:
-    return next(csv.reader([head.splitlines()[0]], delimiter=";"))
+def _check_strings_are_readable(path: Path, head: list) -> None:
+    """A plain file none of whose first lines is comma-separated text is not one of strings."""
+    from nordgroup import _text
+
+    n = sum(map(len, head))
+    if not n:
+        return
+    state = np.concatenate([lines.state for lines in head])
+    fields = np.concatenate([lines.fields for lines in head])
+    readable = state == _text.READABLE
+    line = int(head[0].numbers[0])
+    if not readable.any():
+        problem = head[0].problems()[0]
+        raise EpisodeFileError(
+            f"{problem}, as every line of the first {n:,}: is this an episode file?", path=str(path), line=line
+        )
+    if not (fields[readable] > 1).any():
+        raise EpisodeFileError(
+            f"no line of the first {n:,} has the comma-separated fields of an episode string "
+            "(sex,age,discharge,duration,...)",
+            path=str(path),
+            line=line,
+            column=1,
+        )
 
 
-def _parse_norwegian_strings(strings: pa.ChunkedArray) -> dict[str, pa.Array]:
-    """Split `sex,age,discharge,duration,,dg pairs...,procedures...` strings column-wise."""
-    n = len(strings)
-    fields = pc.split_pattern(pc.fill_null(strings.combine_chunks(), ""), ",")
-    lengths = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    # Pad every row to the full width so that field k of row i sits at i * width + k.
-    width = max(_NOR_FIELDS, int(lengths.max()) if n else 0)
-    values = fields.flatten().to_numpy(zero_copy_only=False).astype(object)
-    grid = np.full((n, width), "", dtype=object)
-    starts = fields.offsets.to_numpy()[:-1]
-    rows = np.repeat(np.arange(n), lengths)
-    cols = np.arange(len(values)) - np.repeat(starts - starts[0], lengths) if n else np.array([], dtype=int)
-    grid[rows, cols] = values
-    grid = np.char.strip(grid.astype(str))
+def _spans(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A string array's bytes and where each value starts and ends in them."""
+    offsets = np.frombuffer(strings.buffers()[1], np.int32)[strings.offset : strings.offset + len(strings) + 1]
+    data_buffer = strings.buffers()[2]
+    data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
 
-    first, second = grid[:, 5:65:2], grid[:, 6:65:2]
-    written = np.char.strip(np.char.add(np.char.add(first, " "), second))
-    has_code = written != ""
-    has_code[:, 0] |= has_code[:, 1:].any(axis=1)
-    diagnoses = pa.ListArray.from_arrays(
-        pa.array(np.concatenate([[0], np.cumsum(has_code.sum(axis=1))]).astype(np.int32)),
-        pa.array(written[has_code], pa.string()),
+
+def _beyond(problems: list[str | None], beyond: np.ndarray) -> list[str | None]:
+    """The problems, and on a string with values after its 165 fields, that (they have no meaning)."""
+    from nordgroup._text import STRING_FIELDS
+
+    for row in np.flatnonzero(beyond).tolist():
+        extra = f"{beyond[row]} values after the {STRING_FIELDS} fields of an episode string, not read"
+        problems[row] = f"{problems[row]}; {extra}" if problems[row] else extra
+    return problems
+
+
+def _at_lines(problems: list[str | None], numbers: np.ndarray) -> pa.Array:
+    """The `line_problem` column: each problem with its line number."""
+    return pa.array(
+        [
+            None if problem is None else f"line {line}: {problem}"
+            for problem, line in zip(problems, numbers.tolist(), strict=True)
+        ],
+        pa.string(),
     )
-    procedure_grid = grid[:, _NOR_PROCEDURES]
-    has_procedure = procedure_grid != ""
-    procedures = pa.ListArray.from_arrays(
-        pa.array(np.concatenate([[0], np.cumsum(has_procedure.sum(axis=1))]).astype(np.int32)),
-        pa.array(procedure_grid[has_procedure], pa.string()),
-    )
-    return {
-        "sex": pa.array(grid[:, 0], pa.string()),
-        "age_days": pa.array(grid[:, 1], pa.string()),
-        "discharge": pa.array(grid[:, 2], pa.string()),
-        "duration_days": pa.array(grid[:, 3], pa.string()),
-        "diagnoses": diagnoses,
-        "procedures": procedures,
-    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["EpisodeSchemaError", "NordgroupError", "TableFormatError"]
+__all__ = ["EpisodeFileError", "EpisodeSchemaError", "NordgroupError", "TableFormatError"]
 
 
 class NordgroupError(ValueError):
@@ -32,3 +32,19 @@ class EpisodeSchemaError(NordgroupError):
         return cls(
             f"{source}: missing column(s) {', '.join(missing)}; the batch has {', '.join(available) or 'no columns'}"
         )
+
+
+class EpisodeFileError(EpisodeSchemaError):
+    """An episode file cannot be read at all (not text, the wrong delimiter everywhere): names the
+    file, and the line and column when known. A single unreadable line is a row, never this."""
+
+    def __init__(self, message: str, *, path: str, line: int | None = None, column: int | None = None):
+        where = path
+        if line is not None:
+            where += f", line {line}"
+        if column is not None:
+            where += f", column {column}"
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+        self.column = column
