@@ -42,7 +42,15 @@ from nordgroup.reference import (
     recode_sex,
 )
 from nordgroup.tables.load import default_cache_dir
-from nordgroup.tables.model import NO_DAGGER, DiagnosisKey, DiagnosisProperties, DrgTables, Limit, Rule
+from nordgroup.tables.model import (
+    NO_DAGGER,
+    DiagnosisKey,
+    DiagnosisProperties,
+    DrgTables,
+    Limit,
+    ProcedureProperties,
+    Rule,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -98,34 +106,13 @@ def code_info(tables: DrgTables, code: str) -> CodeInfo:
     rows: list[tuple[str, str, str]] = []
     for key in _index(tables).diagnosis_rows_of.get(code, ()):
         where = "diagnosis" if key[1] == NO_DAGGER else f"pair {key[1]}†{key[0]}*"
-        rows.extend((where, name, value) for name, value in _diagnosis_property_rows(tables.diagnoses[key]))
+        rows.extend((where, name, value) for name, value in tables.diagnoses[key].rows())
     for category in sorted(_index(tables).excluding_categories.get(code, ())):
         rows.append(("diagnosis", "COMPL_EXCL", category))
     procedure = tables.procedures.get(code)
     if procedure is not None:
-        rows.append(("procedure", "OR", str(procedure.or_value)))
-        rows.extend(("procedure", "PROCPR", value) for value in sorted(procedure.procpr))
-        rows.extend(("procedure", "DGPROP", value) for value in sorted(procedure.dgprop))
-        if procedure.cc:
-            rows.append(("procedure", "CC", str(procedure.cc)))
+        rows.extend(("procedure", name, value) for name, value in procedure.rows())
     return CodeInfo(code, tuple(rows))
-
-
-def _diagnosis_property_rows(props: DiagnosisProperties) -> Iterable[tuple[str, str]]:
-    if props.mdc:
-        yield "MDC", props.mdc
-    if props.dgcat:
-        yield "DGCAT", props.dgcat
-    for name, values in (
-        ("PDGPROP", props.pdgprop),
-        ("DGPROP", props.dgprop),
-        ("SDGPRO", props.sdgprop),
-        ("COMPL", props.compl),
-        ("PROCPR", props.procpr),
-    ):
-        yield from ((name, value) for value in sorted(values))
-    if props.or_value:
-        yield "OR", str(props.or_value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,7 +144,8 @@ def _index(tables: DrgTables) -> _Index:
     by_or: dict[int, list[str]] = defaultdict(list)
     for code in sorted(tables.procedures):
         props = tables.procedures[code]
-        by_or[props.or_value].append(code)
+        for value in props.or_values or {0}:
+            by_or[value].append(code)
         for value in props.procpr:
             by_procpr[value].append(code)
         for value in props.dgprop:
@@ -280,10 +268,10 @@ def code_satisfies(rule: Rule, episode: Episode, code: str, role: str, tables: D
         return False
     not_first = code in episode.procedures[1:]
     return (
-        (rule.or_proc == "S" and procedure.or_value == 1)
-        or (rule.or_proc == "P" and procedure.or_value in (1, 2))
+        (rule.or_proc == "S" and 1 in procedure.or_values)
+        or (rule.or_proc == "P" and bool(procedure.or_values & {1, 2}))
         or (bool(rule.procpro) and rule.procpro in procedure.procpr)
-        or (rule.secpro == "+" and not_first and procedure.or_value == 1)
+        or (rule.secpro == "+" and not_first and 1 in procedure.or_values)
         or (bool(rule.secpro) and rule.secpro[0] != "-" and rule.secpro in procedure.procpr)
         or any(value in procedure.dgprop for value in rule.dgprop)
     )
@@ -445,7 +433,7 @@ def _build_space(tables: DrgTables) -> _Space:
         tokens = {("dgprop", v) for v in props.dgprop & dgprop_read} | {
             ("procpr", v) for v in props.procpr & procpr_read
         }
-        return tokens | ({("or", props.or_value)} if props.or_value else set())
+        return tokens | {("or", v) for v in props.or_values - {0}}
 
     def as_principal(props, key_excluded: set[str]) -> set[Token]:
         tokens = shared(props) | {("pdgprop", v) for v in props.pdgprop & pdgprop_read}
@@ -460,9 +448,9 @@ def _build_space(tables: DrgTables) -> _Space:
         tokens |= {("procpr", v) for v in props.procpr & procpr_read} | {
             ("procedure_procpr", v) for v in props.procpr & procpr_read
         }
-        tokens |= {("or", props.or_value)} if props.or_value else set()
+        tokens |= {("or", v) for v in props.or_values - {0}}
         tokens |= {("procedure_cc", props.cc)} if props.cc else set()
-        return tokens | ({("secondary_or1",)} if later and props.or_value == 1 else set())
+        return tokens | ({("secondary_or1",)} if later and 1 in props.or_values else set())
 
     singles = sorted(code for code, dagger in tables.diagnoses if dagger == NO_DAGGER)
     pairs = sorted(key for key in tables.diagnoses if key[1] != NO_DAGGER)
@@ -808,7 +796,7 @@ class _Search:
             probe = Episode(diagnoses=(("", ""),), procedures=(self.written[0],))
             if code_satisfies(rule, probe, self.text, self.role, self.tables):
                 return TRUE
-            return self.later if rule.secpro == "+" and procedure.or_value == 1 else -TRUE
+            return self.later if rule.secpro == "+" and 1 in procedure.or_values else -TRUE
         props = diagnosis_properties(self.tables, self.written)
         assert props is not None  # an unknown code is not placed (_place), so no rule is asked
         if any(value in props.dgprop for value in rule.dgprop):
@@ -1371,7 +1359,7 @@ def drg_contents(tables: DrgTables, drg: str) -> DrgContents:
         procedures: dict[str, tuple[str, ...]] = {}
         if rule.or_proc in ("S", "P"):
             ors = index.procedures_by_or.get(1, ()) + (index.procedures_by_or.get(2, ()) if rule.or_proc == "P" else ())
-            procedures[f"or_proc {rule.or_proc}"] = tuple(sorted(ors))
+            procedures[f"or_proc {rule.or_proc}"] = tuple(sorted(set(ors)))  # a code may have both OR rows
         if rule.procpro:
             procedures[f"procpro {rule.procpro}"] = tuple(sorted(index.procedures_by_procpr.get(rule.procpro, ())))
         if rule.secpro and rule.secpro[0] != "-" and rule.secpro != "+":
@@ -1500,10 +1488,8 @@ def _rule_text(rule: Rule) -> str:
 
 
 def _diagnosis_text(props: DiagnosisProperties) -> str:
-    return " ".join(f"{name}={value}" for name, value in _diagnosis_property_rows(props))
+    return " ".join(f"{name}={value}" for name, value in props.rows())
 
 
-def _procedure_text(props) -> str:
-    parts = [f"OR={props.or_value}"] + [f"PROCPR={v}" for v in sorted(props.procpr)]
-    parts += [f"DGPROP={v}" for v in sorted(props.dgprop)] + ([f"CC={props.cc}"] if props.cc else [])
-    return " ".join(parts)
+def _procedure_text(props: ProcedureProperties) -> str:
+    return " ".join(f"{name}={value}" for name, value in props.rows())

@@ -22,6 +22,7 @@ __all__ = [
     "Finding",
     "Limit",
     "ProcedureProperties",
+    "PropertyRow",
     "ReleaseInfo",
     "Rule",
 ]
@@ -87,9 +88,19 @@ class Rule:
         return {name: value for name, value in named.items() if value}
 
 
+#: One property row of a code as the tables write it: (vartype, varval), e.g. ("OR", "1").
+PropertyRow = tuple[str, str]
+
+
 @frozen
 class DiagnosisProperties:
-    """What `dg_feat` says of one diagnosis code or asterisk/dagger pair."""
+    """What `dg_feat` says of one diagnosis code or asterisk/dagger pair.
+
+    Every row of the code is kept: a value set per property kind holds each row's value (a code
+    listed twice with OR gives both OR values; see docs/semantics.md, "Codes with several rows").
+    MDC and DGCAT place the diagnosis in one chapter and are one value each; a second, different
+    row is a table finding and the first is kept.
+    """
 
     mdc: str = ""
     dgcat: str = ""
@@ -99,17 +110,47 @@ class DiagnosisProperties:
     compl: frozenset[str] = frozenset()
     # Older Norwegian tables give a handful of diagnoses procedure properties too.
     procpr: frozenset[str] = frozenset()
-    or_value: int = 0
+    or_values: frozenset[int] = frozenset()
+
+    def rows(self) -> tuple[PropertyRow, ...]:
+        """The code's property rows, one per value, in a fixed order (what an export writes)."""
+        rows = [("MDC", self.mdc)] if self.mdc else []
+        rows += [("DGCAT", self.dgcat)] if self.dgcat else []
+        for vartype, values in (
+            ("PDGPRO", self.pdgprop),
+            ("DGPROP", self.dgprop),
+            ("SDGPRO", self.sdgprop),
+            ("COMPL", self.compl),
+            ("PROCPR", self.procpr),
+        ):
+            rows += [(vartype, value) for value in sorted(values)]
+        return tuple(rows + [("OR", str(value)) for value in sorted(self.or_values)])
 
 
 @frozen
 class ProcedureProperties:
-    """What `proc_feat` says of one procedure code."""
+    """What `proc_feat` says of one procedure code; like a diagnosis, every row of the code is kept.
 
-    or_value: int = 0
+    2017 Norwegian `LFB30` has two OR rows (1 and 2): `or_values` is {1, 2}, so the code meets
+    `or_proc S` (an OR 1 row) and does not meet `or_proc N`.
+    """
+
+    or_values: frozenset[int] = frozenset()
     procpr: frozenset[str] = frozenset()
-    cc: int = 0
+    cc_values: frozenset[int] = frozenset()
     dgprop: frozenset[str] = frozenset()
+
+    @property
+    def cc(self) -> int:
+        """The CC level the procedure gives: the highest of its CC rows (0 without one)."""
+        return max(self.cc_values, default=0)
+
+    def rows(self) -> tuple[PropertyRow, ...]:
+        """The code's property rows, one per value, in a fixed order (what an export writes)."""
+        rows = [("OR", str(value)) for value in sorted(self.or_values)]
+        rows += [("PROCPR", value) for value in sorted(self.procpr)]
+        rows += [("DGPROP", value) for value in sorted(self.dgprop)]
+        return tuple(rows + [("CC", str(value)) for value in sorted(self.cc_values)])
 
 
 @frozen
