@@ -248,7 +248,9 @@ def code_satisfies(rule: Rule, episode: Episode, code: str, role: str, tables: D
     principal role the code as principal diagnosis is all that is asked.
     """
     if role == "principal":
-        return bool(episode.diagnoses) and episode.diagnoses[0] == split_written_diagnosis(code)[:2]
+        return bool(episode.diagnoses) and _principal_is(
+            tables, episode.diagnoses[0], split_written_diagnosis(code)[:2]
+        )
     if role == "secondary":
         written = split_written_diagnosis(code)[:2]
         positions = [i for i, d in enumerate(episode.diagnoses) if i > 0 and d == written]
@@ -275,6 +277,17 @@ def code_satisfies(rule: Rule, episode: Episode, code: str, role: str, tables: D
         or (bool(rule.secpro) and rule.secpro[0] != "-" and rule.secpro in procedure.procpr)
         or any(value in procedure.dgprop for value in rule.dgprop)
     )
+
+
+def _principal_is(tables: DrgTables, principal: tuple[str, str], written: tuple[str, str]) -> bool:
+    """Whether `principal` is the `written` code: exactly, or a single code written as either half
+    of a pair with any companion, if it counts there (it is known alone, or the pair is listed)."""
+    if principal == written:
+        return True
+    code = written[0]
+    if written[1] or code not in principal or not principal[1]:
+        return False
+    return (code, NO_DAGGER) in tables.diagnoses or (principal[1], principal[0]) in tables.diagnoses
 
 
 def _principal_columns_hold(rule: Rule, props: DiagnosisProperties | None, sex: int | None) -> bool:
@@ -411,7 +424,7 @@ def _space(tables: DrgTables) -> _Space:
     return pickled(default_cache_dir() / f"space-{key}.pickle", lambda: _build_space(tables))
 
 
-_SPACE_VERSION = "4"  # raise when `_Space` or what `_build_space` puts in it changes
+_SPACE_VERSION = "5"  # raise when `_Space` or what `_build_space` puts in it changes
 
 
 def _build_space(tables: DrgTables) -> _Space:
@@ -761,12 +774,24 @@ class _Search:
         """Clauses putting the code in its role; False when the code is unknown, so no rule involves it."""
         space, clauses, written = self.space, self.cnf.clauses, self.written
         if self.role == "principal":
-            if diagnosis_properties(self.tables, written) is None:
-                clauses.append([space.no_principal])  # an unknown principal diagnosis counts as none
+            if written[1]:  # a written pair: exactly that pair
+                if diagnosis_properties(self.tables, written) is None:
+                    clauses.append([space.no_principal])  # an unknown principal diagnosis counts as none
+                    return True
+                head, companion = self._parts()
+                clauses.append([space.heads[head]])
+                clauses.append([space.companions[companion[0]]] if companion else [-space.any_companion])
                 return True
-            head, companion = self._parts()
-            clauses.append([space.heads[head]])
-            clauses.append([space.companions[companion[0]]] if companion else [-space.any_companion])
+            # A single code may also be written as either half of a pair with any other code: as the
+            # asterisk (its own MDC, the other code a companion), as the dagger (the other code's MDC,
+            # itself a companion), or in a listed pair of its own. Alone is the first with no companion.
+            code = written[0]
+            options = [space.heads[key] for key in self._listed_pairs()]
+            if (code, NO_DAGGER) in self.tables.diagnoses:
+                options += [space.heads[(code, NO_DAGGER)], space.companions[code]]
+            else:
+                options.append(space.no_principal)  # alone, an unknown principal diagnosis counts as none
+            clauses.append([self.cnf.either(options)])
             return True
         if self.role == "secondary" and diagnosis_properties(self.tables, written) is None:
             return False
@@ -786,6 +811,11 @@ class _Search:
             clauses.append([-self.later, space.any_first_procedure])
             clauses.extend([-self.later, var] for var in space.later_procedures[written[0]])
         return True
+
+    def _listed_pairs(self) -> list[DiagnosisKey]:
+        """The listed pairs (asterisk, dagger) the single written code is either half of."""
+        code = self.written[0]
+        return [key for key in self.space.heads if key[1] and code in key]
 
     def _satisfied(self, rule: Rule) -> int:
         """A literal for "the code itself meets one of the rule's conditions" (code_satisfies)."""
@@ -951,9 +981,24 @@ class _Search:
         principal_items: list[int] = []
         if role == "principal":
             principal = self.written
-            if diagnosis_properties(self.tables, principal) is not None:
+            props = diagnosis_properties(self.tables, principal)
+            if props is not None:
                 head, companion = self._parts()
                 principal_items = [space.heads[head]] + ([space.companions[companion[0]]] if companion else [])
+            if not principal[1] and props is not None and not _principal_columns_hold(rule, props, sex):
+                # the code as dagger of a head code meeting the rule's principal columns
+                found = self._principal(rule, sex)
+                if found is None:
+                    return None
+                var, sex = found
+                if space.items[var][0] != _HEAD:
+                    return None
+                other = next(
+                    (h for h, _ in space.items[var][1] if (h, principal[0]) not in self.tables.diagnoses), None
+                )
+                if other is None:
+                    return None
+                principal, principal_items = (principal[0], other), [var, space.companions[principal[0]]]
         elif rule.icd == "-":
             principal = ("", "")
         else:
@@ -1122,6 +1167,20 @@ class _Search:
             rule, episode, self.text, self.role, self.tables
         )
 
+    def _written_principal(self, placed: Mapping[int, list[tuple[Any, ...]]]) -> tuple[str, str]:
+        """The principal as the model places the code: alone, in a listed pair or with a companion."""
+        code, diagnoses = self.written[0], self.tables.diagnoses
+        if self.written[1] or not (placed[_PAIR_HEAD] or placed[_COMPANION]):
+            return self.written
+        if placed[_PAIR_HEAD]:
+            return _written_key(next(key for key in placed[_PAIR_HEAD][0] if code in key))
+        heads, companions = placed[_HEAD][0], placed[_COMPANION][0]
+        if (code, NO_DAGGER) in heads:  # the code as asterisk, a companion as dagger
+            other = next((c for c in companions if (code, c) not in diagnoses), companions[0])
+            return other, code
+        other = next((h for h, _ in heads if (h, code) not in diagnoses), heads[0][0])
+        return code, other  # the code as dagger, a head code as asterisk
+
     def _episode(self, model: list[int]) -> tuple[Episode, list[tuple[str, Any, frozenset[Token]]]]:
         """The model's codes: an episode of those in fixed places, and the later ones, each optional."""
         space, diagnoses, role = self.space, self.tables.diagnoses, self.role
@@ -1142,7 +1201,7 @@ class _Search:
             return found or (others[0][0], heads[0][0])
 
         if role == "principal":
-            principal = self.written
+            principal = self._written_principal(placed)
         elif holds(space.no_principal):
             principal = ("", "")
         elif placed[_PAIR_HEAD]:

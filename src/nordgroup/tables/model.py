@@ -14,6 +14,7 @@ from attrs import field, frozen
 
 __all__ = [
     "NO_DAGGER",
+    "RETURN_CODE_MEANINGS",
     "ComplicationCategory",
     "DiagnosisKey",
     "DiagnosisProperties",
@@ -24,6 +25,7 @@ __all__ = [
     "ProcedureProperties",
     "PropertyRow",
     "ReleaseInfo",
+    "ReturnCodeMeaning",
     "Rule",
 ]
 
@@ -201,6 +203,40 @@ class ReleaseInfo:
         return f"{self.country.upper()} {self.year or '?'} {self.release}".strip()
 
 
+#: Meanings of the NordDRG return codes, used when the tables carry no `rtc` table (the Norwegian
+#: JSON releases do not). Read from the NDMS `rtc` table and the validation rules of drg_logic.
+RETURN_CODE_MEANINGS = {
+    "0": "grouping completed",
+    "A": "grouping completed",
+    "1": "no principal diagnosis, or one the tables do not accept",
+    "2": "sex of the patient is missing",
+    "3": "sex of the patient does not fit the diagnosis",
+    "4": "patient is too young for the principal diagnosis",
+    "5": "patient is too old for the principal diagnosis",
+    "6": "age of the patient is invalid (over 125 years)",
+    "7": "OR procedure unrelated to the principal diagnosis",
+    "8": "principal diagnosis not acceptable as principal diagnosis",
+    "9": "procedure or diagnosis combination not acceptable for this principal diagnosis",
+    "NO_RULE": "no grouping rule matched",
+}
+
+
+@frozen
+class ReturnCodeMeaning:
+    """What a return code means, and where that meaning comes from."""
+
+    rtc: str
+    text: str
+    # "tables": the release's own `rtc` table; "default": nordgroup's RETURN_CODE_MEANINGS, as the
+    # release has no meaning for it; "none": neither knows the code
+    source: str
+
+    def __str__(self) -> str:
+        if self.source == "default":
+            return f"{self.text} [nordgroup's default meaning: the release's rtc table does not give one]"
+        return self.text if self.source == "tables" else "meaning not in the tables"
+
+
 @frozen(eq=False)
 class DrgTables:
     """One complete release: rules in first-match order, code properties, CC and DRG tables."""
@@ -241,6 +277,14 @@ class DrgTables:
         from nordgroup.explore import diff_tables
 
         return diff_tables(self, other)
+
+    def return_code_meaning(self, rtc: str) -> ReturnCodeMeaning:
+        """The meaning of `rtc`: from the release's `rtc` table, else nordgroup's default table."""
+        if self.return_codes.get(rtc):
+            return ReturnCodeMeaning(rtc, self.return_codes[rtc], "tables")
+        if rtc in RETURN_CODE_MEANINGS:
+            return ReturnCodeMeaning(rtc, RETURN_CODE_MEANINGS[rtc], "default")
+        return ReturnCodeMeaning(rtc, "", "none")
 
     def __repr__(self) -> str:
         return (
