@@ -13,7 +13,7 @@ from nordgroup.tables.model import DrgTables, ReleaseInfo
 
 __all__ = ["default_cache_dir", "load_tables"]
 
-_CACHE_VERSION = "2"
+_CACHE_VERSION = "3"  # 3: every property row of a code kept (or_values, cc_values)
 
 
 def default_cache_dir() -> Path:
