@@ -144,8 +144,8 @@ def _index(tables: DrgTables) -> _Index:
     by_or: dict[int, list[str]] = defaultdict(list)
     for code in sorted(tables.procedures):
         props = tables.procedures[code]
-        for value in props.or_values or {0}:
-            by_or[value].append(code)
+        for or_value in props.or_values or {0}:
+            by_or[or_value].append(code)
         for value in props.procpr:
             by_procpr[value].append(code)
         for value in props.dgprop:

@@ -171,9 +171,9 @@ def derive_features(tables: DrgTables, episode: Episode) -> Features:
         for value in procedure.procpr:
             procpr.add(value)
             note("procpr", value, code)
-        for value in procedure.or_values - {0}:
-            or_values.add(value)
-            note("or", value, code)
+        for or_value in procedure.or_values - {0}:
+            or_values.add(or_value)
+            note("or", or_value, code)
         if procedure.cc:
             procedure_cc = max(procedure_cc, procedure.cc)
             note("cc", procedure.cc, code)
