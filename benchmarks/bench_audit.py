@@ -37,7 +37,9 @@ def main(n: int = 1_000_000) -> None:
 
     started = time.perf_counter()
     indicators(episodes, grouped, findings)
-    review_sample(episodes, findings, fraction=0.25, seed=1, points=drg_points(grouped, demo_weights, episodes=episodes))
+    review_sample(
+        episodes, findings, fraction=0.25, seed=1, points=drg_points(grouped, demo_weights, episodes=episodes)
+    )
     extras = time.perf_counter() - started
 
     total = grouping + auditing

@@ -117,6 +117,12 @@ class TestPlantedErrors:
         ]
         assert missed == []
 
+    def test_a_return_code_meaning_from_the_default_table_says_so(self, grouper):
+        """The Norwegian tables have no rtc table: the finding's text marks nordgroup's default meaning."""
+        findings = audit(episodes_from_records(PLANTED["error_drg"]), grouper)
+        texts = findings.filter(pc.equal(findings.column("kind"), "error_drg")).column("text").to_pylist()
+        assert texts and all("[nordgroup's default meaning" in text for text in texts)
+
     def test_duplicate_episode_ids(self, grouper):
         """An id given twice is reported once, on its second occurrence."""
         records = [_record("X", ["I210"]), _record("X", ["I210"]), _record("Y", ["I210"])]

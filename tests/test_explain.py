@@ -94,3 +94,25 @@ def test_explain_on_the_demo_tables():
         _agrees(grouper, tables, records)
 
     check()
+
+
+def test_the_return_code_meaning_says_whether_the_release_gives_it(tables_2017):
+    """The Norwegian JSON has no rtc table: its meanings are nordgroup's defaults, and say so; the demo
+    NDMS tables carry their own, shown as they are."""
+    from nordgroup import load_tables
+    from nordgroup.audit import RETURN_CODE_MEANINGS
+
+    record = {"diagnoses": ["I210"], "sex": 1, "age_days": 20_000, "duration_days": 3, "discharge": "N"}
+    norwegian = explain_episode(tables_2017, record)
+    assert norwegian.rtc == "0" and not tables_2017.return_codes
+    as_dict = norwegian.to_dict()
+    assert (as_dict["rtc_meaning"], as_dict["rtc_meaning_source"]) == (RETURN_CODE_MEANINGS["0"], "default")
+    assert "rtc 0: grouping completed [nordgroup's default meaning" in str(norwegian).splitlines()[0]
+
+    demo = load_tables(DEMO_TABLES)
+    own = explain_episode(demo, {**record, "diagnoses": ["I630"]})
+    assert own.rtc in demo.return_codes
+    assert (own.to_dict()["rtc_meaning"], own.to_dict()["rtc_meaning_source"]) == (demo.return_codes[own.rtc], "tables")
+    assert "default" not in str(own).splitlines()[0]
+    assert demo.return_code_meaning("NO_RULE").source == "default"  # not in the demo rtc table
+    assert str(demo.return_code_meaning("ZZ")) == "meaning not in the tables"

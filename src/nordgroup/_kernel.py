@@ -31,6 +31,8 @@ from nordgroup.compile import (
     KEY_SIGNATURE,
     KEY_STATE,
     KEY_STATE_END,
+    OR_1,
+    OR_2,
     PROCEDURE_CC,
     PROCEDURE_OR,
     PROCEDURE_STATE,
@@ -186,11 +188,9 @@ def _group_range(
                 if d == d0 + 1:  # SDGPRO counts for the first secondary diagnosis only
                     start, stop = key_record[row, KEY_FIRST_SECONDARY], key_record[row, KEY_FIRST_SECONDARY_END]
                     _or_entries(state, first_secondary_entries, start, stop)
-                or_value = key_record[row, KEY_OR]
-                if or_value == 1:
-                    has1 = True
-                elif or_value == 2:
-                    has2 = True
+                or_bits = key_record[row, KEY_OR]  # a code may carry both OR values
+                has1 = has1 or (or_bits & OR_1) != 0
+                has2 = has2 or (or_bits & OR_2) != 0
         p0 = proc_offsets[i]
         p1 = proc_offsets[i + 1]
         for p in range(p0, p1):
@@ -199,12 +199,12 @@ def _group_range(
                 continue
             start, stop = procedure_record[row, PROCEDURE_STATE], procedure_record[row, PROCEDURE_STATE_END]
             _or_entries(state, procedure_state_entries, start, stop)
-            or_value = procedure_record[row, PROCEDURE_OR]
-            if or_value == 1:
+            or_bits = procedure_record[row, PROCEDURE_OR]
+            if or_bits & OR_1:
                 has1 = True
                 if p > p0:
                     secondary_or1 = True
-            elif or_value == 2:
+            if or_bits & OR_2:
                 has2 = True
             cc = max(cc, procedure_record[row, PROCEDURE_CC])
         # CC level: each complication category of each secondary diagnosis, unless inactive and

@@ -37,7 +37,7 @@ from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.episodes import to_canonical
 from nordgroup.grouper import Grouper
 from nordgroup.money import Financing, WeightTable, as_weight_table, care_types, drg_keys, price_episodes
-from nordgroup.tables.model import NO_DAGGER, DrgTables, Rule
+from nordgroup.tables.model import NO_DAGGER, RETURN_CODE_MEANINGS, DrgTables, Rule
 
 __all__ = [
     "FINDING_KINDS",
@@ -89,22 +89,6 @@ FINDING_SCHEMA = pa.schema(
     ]
 )
 
-#: Meanings of the NordDRG return codes, used when the tables carry no `rtc` table (the Norwegian
-#: JSON releases do not). Read from the NDMS `rtc` table and the validation rules of drg_logic.
-RETURN_CODE_MEANINGS = {
-    "0": "grouping completed",
-    "A": "grouping completed",
-    "1": "no principal diagnosis, or one the tables do not accept",
-    "2": "sex of the patient is missing",
-    "3": "sex of the patient does not fit the diagnosis",
-    "4": "patient is too young for the principal diagnosis",
-    "5": "patient is too old for the principal diagnosis",
-    "6": "age of the patient is invalid (over 125 years)",
-    "7": "OR procedure unrelated to the principal diagnosis",
-    "8": "principal diagnosis not acceptable as principal diagnosis",
-    "9": "procedure or diagnosis combination not acceptable for this principal diagnosis",
-    "NO_RULE": "no grouping rule matched",
-}
 _OK_RTC = ("0", "A")
 _DIAGNOSIS_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z]{1,5}$")
 _PROCEDURE_SHAPE = re.compile(r"^[A-Z0-9]{3,8}$")
@@ -468,7 +452,6 @@ class _Part:
 
 
 def _grouping_findings(grouped: pa.Table, tables: DrgTables) -> list[_Part]:
-    meanings = {**RETURN_CODE_MEANINGS, **tables.return_codes}
     errors = error_drgs(tables)
     drg = pc.fill_null(grouped.column("drg"), "")
     rtc = pc.fill_null(grouped.column("rtc"), "")
@@ -477,7 +460,8 @@ def _grouping_findings(grouped: pa.Table, tables: DrgTables) -> list[_Part]:
     in_error = np.array([d in errors for d, _ in pairs])
     bad_rtc = np.array([r not in _OK_RTC for _, r in pairs])
     texts = pa.array(
-        [f"DRG {d or 'none'}, return code {r}: {meanings.get(r, 'meaning not in the tables')}" for d, r in pairs]
+        # the meaning says when it is nordgroup's default rather than the release's own rtc table
+        [f"DRG {d or 'none'}, return code {r}: {tables.return_code_meaning(r)}" for d, r in pairs]
     )
     parts = []
     for kind, mask in (("error_drg", in_error), ("return_code", bad_rtc & ~in_error)):

@@ -40,12 +40,15 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "15"
+_CACHE_VERSION = "16"
 
 # A diagnosis key's fields, one 64-byte row of `key_record`: the kernel reads a code at a random row
 # of a table larger than the core's cache, and one row per code costs one memory access where a
 # column per field cost one each. `_STATE`..`_STATE_END` and the like are ranges of entry arrays.
+# KEY_OR (and PROCEDURE_OR) hold the code's OR rows as bits: OR_1 if one row says 1, OR_2 if one
+# says 2 (a code may have both: every row counts, docs/semantics.md).
 KEY_KNOWN, KEY_MDC, KEY_DGCAT, KEY_OR = 0, 1, 2, 3
+OR_1, OR_2 = 1, 2
 KEY_SIGNATURE = 4  # three fields: per sex 0 unknown, 1 male, 2 female
 KEY_STATE, KEY_STATE_END = 7, 8
 KEY_FIRST_SECONDARY, KEY_FIRST_SECONDARY_END = 9, 10
@@ -192,6 +195,10 @@ def _cache_key(tables: DrgTables) -> str:
     return hashlib.sha256(f"{_CACHE_VERSION}:{tables.release.source_hash}".encode()).hexdigest()[:32]
 
 
+def _or_bits(or_values: frozenset[int]) -> int:
+    return (OR_1 if 1 in or_values else 0) | (OR_2 if 2 in or_values else 0)
+
+
 def _by_sex(value: str) -> tuple[str, str, str]:
     """A `98`-prefixed (sex-dependent) MDC or DGCAT as read for unknown sex, men (`12`), women (`13`)."""
     return (value, "12" + value[2:], "13" + value[2:]) if value.startswith("98") else (value, value, value)
@@ -246,7 +253,7 @@ def _compile(tables: DrgTables) -> CompiledTables:
             continue
         key_mdc[row] = mdc.get(props.mdc)
         key_dgcat[row] = dgcat.get(props.dgcat)
-        key_or[row] = props.or_value
+        key_or[row] = _or_bits(props.or_values)
         for value in props.pdgprop:
             _set(key_pdgprop, row, pdgprop.ids[value])
         for value in props.dgprop:
@@ -267,7 +274,7 @@ def _compile(tables: DrgTables) -> CompiledTables:
     proc_cc = np.zeros(len(procedure_rows), np.int8)
     proc_procpr, proc_dgprop = _bits(len(procedure_rows), rw), _bits(len(procedure_rows), dw)
     for properties, row in procedure_rows.items():
-        proc_or[row], proc_cc[row] = properties.or_value, properties.cc
+        proc_or[row], proc_cc[row] = _or_bits(properties.or_values), properties.cc
         for value in properties.procpr:
             _set(proc_procpr, row, procpr.ids[value])
         for value in properties.dgprop:
@@ -340,7 +347,7 @@ def _compile(tables: DrgTables) -> CompiledTables:
     procedure = (proc_dgprop, proc_procpr, proc_procpr)
     # key atoms: the state bits below the rules, then "an OR=1 procedure after the first"
     carried = sum(_unpack(np.hstack(bits)).sum(0) for bits in (diagnosis, first_secondary, procedure))
-    carriers = np.append(carried, (proc_or == 1).sum())
+    carriers = np.append(carried, (proc_or & OR_1 != 0).sum())
     unkeyed_rules, keyed_rules = _keys(rule_dgprop, rule_dgprop_negated, rule_procpro, secpro_kind, secpro, carriers)
     key_state = _state_rows(diagnosis, keyed_rules)
     first_secondary_state = _state_rows(first_secondary, keyed_rules)

@@ -23,7 +23,7 @@ from nordgroup.reference import (
     first_failed_condition,
     group_episode,
 )
-from nordgroup.tables.model import DrgTables, Rule
+from nordgroup.tables.model import DrgTables, ReturnCodeMeaning, Rule
 
 __all__ = ["Explanation", "FeatureSource", "RuleCheck", "episode_from_row", "explain_episode"]
 
@@ -61,6 +61,7 @@ class Explanation:
     episode: Episode
     drg: str | None
     rtc: str
+    rtc_meaning: ReturnCodeMeaning  # says whether the release's rtc table or nordgroup's default gives it
     rule_id: str | None
     rule_position: int | None
     rule_conditions: Mapping[str, str]
@@ -92,6 +93,8 @@ class Explanation:
             },
             "drg": self.drg,
             "rtc": self.rtc,
+            "rtc_meaning": self.rtc_meaning.text,
+            "rtc_meaning_source": self.rtc_meaning.source,
             "rule": self.rule_id,
             "rule_position": self.rule_position,
             "rule_conditions": dict(self.rule_conditions),
@@ -129,9 +132,11 @@ class Explanation:
         weight = f", weight {self.weight:g}" if self.weight is not None else ""
         name = f" {self.drg_name}" if self.drg_name else ""
         if self.drg is None:
-            lines.append(f"No rule matched: ungroupable (rtc {self.rtc})")
+            lines.append(f"No rule matched: ungroupable (rtc {self.rtc}: {self.rtc_meaning})")
         else:
-            lines.append(f"DRG {self.drg}{name} (MDC {self.drg_mdc or '?'}{weight}), rtc {self.rtc}")
+            lines.append(
+                f"DRG {self.drg}{name} (MDC {self.drg_mdc or '?'}{weight}), rtc {self.rtc}: {self.rtc_meaning}"
+            )
         if self.rule_id is not None:
             columns = "  ".join(f"{k}={v}" for k, v in self.rule_conditions.items())
             lines.append(f"  rule {self.rule_id} (position {self.rule_position}): {columns}")
@@ -220,6 +225,7 @@ def explain_episode(
         episode=episode,
         drg=result.drg,
         rtc=result.rtc,
+        rtc_meaning=tables.return_code_meaning(result.rtc),
         rule_id=rule.id if rule else None,
         rule_position=rule.position if rule else None,
         rule_conditions=rule.conditions() if rule else {},

@@ -42,7 +42,15 @@ from nordgroup.reference import (
     recode_sex,
 )
 from nordgroup.tables.load import default_cache_dir
-from nordgroup.tables.model import NO_DAGGER, DiagnosisKey, DiagnosisProperties, DrgTables, Limit, Rule
+from nordgroup.tables.model import (
+    NO_DAGGER,
+    DiagnosisKey,
+    DiagnosisProperties,
+    DrgTables,
+    Limit,
+    ProcedureProperties,
+    Rule,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -98,34 +106,13 @@ def code_info(tables: DrgTables, code: str) -> CodeInfo:
     rows: list[tuple[str, str, str]] = []
     for key in _index(tables).diagnosis_rows_of.get(code, ()):
         where = "diagnosis" if key[1] == NO_DAGGER else f"pair {key[1]}†{key[0]}*"
-        rows.extend((where, name, value) for name, value in _diagnosis_property_rows(tables.diagnoses[key]))
+        rows.extend((where, name, value) for name, value in tables.diagnoses[key].rows())
     for category in sorted(_index(tables).excluding_categories.get(code, ())):
         rows.append(("diagnosis", "COMPL_EXCL", category))
     procedure = tables.procedures.get(code)
     if procedure is not None:
-        rows.append(("procedure", "OR", str(procedure.or_value)))
-        rows.extend(("procedure", "PROCPR", value) for value in sorted(procedure.procpr))
-        rows.extend(("procedure", "DGPROP", value) for value in sorted(procedure.dgprop))
-        if procedure.cc:
-            rows.append(("procedure", "CC", str(procedure.cc)))
+        rows.extend(("procedure", name, value) for name, value in procedure.rows())
     return CodeInfo(code, tuple(rows))
-
-
-def _diagnosis_property_rows(props: DiagnosisProperties) -> Iterable[tuple[str, str]]:
-    if props.mdc:
-        yield "MDC", props.mdc
-    if props.dgcat:
-        yield "DGCAT", props.dgcat
-    for name, values in (
-        ("PDGPROP", props.pdgprop),
-        ("DGPROP", props.dgprop),
-        ("SDGPRO", props.sdgprop),
-        ("COMPL", props.compl),
-        ("PROCPR", props.procpr),
-    ):
-        yield from ((name, value) for value in sorted(values))
-    if props.or_value:
-        yield "OR", str(props.or_value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,7 +144,8 @@ def _index(tables: DrgTables) -> _Index:
     by_or: dict[int, list[str]] = defaultdict(list)
     for code in sorted(tables.procedures):
         props = tables.procedures[code]
-        by_or[props.or_value].append(code)
+        for or_value in props.or_values or {0}:
+            by_or[or_value].append(code)
         for value in props.procpr:
             by_procpr[value].append(code)
         for value in props.dgprop:
@@ -260,7 +248,9 @@ def code_satisfies(rule: Rule, episode: Episode, code: str, role: str, tables: D
     principal role the code as principal diagnosis is all that is asked.
     """
     if role == "principal":
-        return bool(episode.diagnoses) and episode.diagnoses[0] == split_written_diagnosis(code)[:2]
+        return bool(episode.diagnoses) and _principal_is(
+            tables, episode.diagnoses[0], split_written_diagnosis(code)[:2]
+        )
     if role == "secondary":
         written = split_written_diagnosis(code)[:2]
         positions = [i for i, d in enumerate(episode.diagnoses) if i > 0 and d == written]
@@ -280,13 +270,24 @@ def code_satisfies(rule: Rule, episode: Episode, code: str, role: str, tables: D
         return False
     not_first = code in episode.procedures[1:]
     return (
-        (rule.or_proc == "S" and procedure.or_value == 1)
-        or (rule.or_proc == "P" and procedure.or_value in (1, 2))
+        (rule.or_proc == "S" and 1 in procedure.or_values)
+        or (rule.or_proc == "P" and bool(procedure.or_values & {1, 2}))
         or (bool(rule.procpro) and rule.procpro in procedure.procpr)
-        or (rule.secpro == "+" and not_first and procedure.or_value == 1)
+        or (rule.secpro == "+" and not_first and 1 in procedure.or_values)
         or (bool(rule.secpro) and rule.secpro[0] != "-" and rule.secpro in procedure.procpr)
         or any(value in procedure.dgprop for value in rule.dgprop)
     )
+
+
+def _principal_is(tables: DrgTables, principal: tuple[str, str], written: tuple[str, str]) -> bool:
+    """Whether `principal` is the `written` code: exactly, or a single code written as either half
+    of a pair with any companion, if it counts there (it is known alone, or the pair is listed)."""
+    if principal == written:
+        return True
+    code = written[0]
+    if written[1] or code not in principal or not principal[1]:
+        return False
+    return (code, NO_DAGGER) in tables.diagnoses or (principal[1], principal[0]) in tables.diagnoses
 
 
 def _principal_columns_hold(rule: Rule, props: DiagnosisProperties | None, sex: int | None) -> bool:
@@ -423,7 +424,7 @@ def _space(tables: DrgTables) -> _Space:
     return pickled(default_cache_dir() / f"space-{key}.pickle", lambda: _build_space(tables))
 
 
-_SPACE_VERSION = "4"  # raise when `_Space` or what `_build_space` puts in it changes
+_SPACE_VERSION = "5"  # raise when `_Space` or what `_build_space` puts in it changes
 
 
 def _build_space(tables: DrgTables) -> _Space:
@@ -445,7 +446,7 @@ def _build_space(tables: DrgTables) -> _Space:
         tokens = {("dgprop", v) for v in props.dgprop & dgprop_read} | {
             ("procpr", v) for v in props.procpr & procpr_read
         }
-        return tokens | ({("or", props.or_value)} if props.or_value else set())
+        return tokens | {("or", v) for v in props.or_values - {0}}
 
     def as_principal(props, key_excluded: set[str]) -> set[Token]:
         tokens = shared(props) | {("pdgprop", v) for v in props.pdgprop & pdgprop_read}
@@ -460,9 +461,9 @@ def _build_space(tables: DrgTables) -> _Space:
         tokens |= {("procpr", v) for v in props.procpr & procpr_read} | {
             ("procedure_procpr", v) for v in props.procpr & procpr_read
         }
-        tokens |= {("or", props.or_value)} if props.or_value else set()
+        tokens |= {("or", v) for v in props.or_values - {0}}
         tokens |= {("procedure_cc", props.cc)} if props.cc else set()
-        return tokens | ({("secondary_or1",)} if later and props.or_value == 1 else set())
+        return tokens | ({("secondary_or1",)} if later and 1 in props.or_values else set())
 
     singles = sorted(code for code, dagger in tables.diagnoses if dagger == NO_DAGGER)
     pairs = sorted(key for key in tables.diagnoses if key[1] != NO_DAGGER)
@@ -773,12 +774,24 @@ class _Search:
         """Clauses putting the code in its role; False when the code is unknown, so no rule involves it."""
         space, clauses, written = self.space, self.cnf.clauses, self.written
         if self.role == "principal":
-            if diagnosis_properties(self.tables, written) is None:
-                clauses.append([space.no_principal])  # an unknown principal diagnosis counts as none
+            if written[1]:  # a written pair: exactly that pair
+                if diagnosis_properties(self.tables, written) is None:
+                    clauses.append([space.no_principal])  # an unknown principal diagnosis counts as none
+                    return True
+                head, companion = self._parts()
+                clauses.append([space.heads[head]])
+                clauses.append([space.companions[companion[0]]] if companion else [-space.any_companion])
                 return True
-            head, companion = self._parts()
-            clauses.append([space.heads[head]])
-            clauses.append([space.companions[companion[0]]] if companion else [-space.any_companion])
+            # A single code may also be written as either half of a pair with any other code: as the
+            # asterisk (its own MDC, the other code a companion), as the dagger (the other code's MDC,
+            # itself a companion), or in a listed pair of its own. Alone is the first with no companion.
+            code = written[0]
+            options = [space.heads[key] for key in self._listed_pairs()]
+            if (code, NO_DAGGER) in self.tables.diagnoses:
+                options += [space.heads[(code, NO_DAGGER)], space.companions[code]]
+            else:
+                options.append(space.no_principal)  # alone, an unknown principal diagnosis counts as none
+            clauses.append([self.cnf.either(options)])
             return True
         if self.role == "secondary" and diagnosis_properties(self.tables, written) is None:
             return False
@@ -799,6 +812,11 @@ class _Search:
             clauses.extend([-self.later, var] for var in space.later_procedures[written[0]])
         return True
 
+    def _listed_pairs(self) -> list[DiagnosisKey]:
+        """The listed pairs (asterisk, dagger) the single written code is either half of."""
+        code = self.written[0]
+        return [key for key in self.space.heads if key[1] and code in key]
+
     def _satisfied(self, rule: Rule) -> int:
         """A literal for "the code itself meets one of the rule's conditions" (code_satisfies)."""
         if self.role == "principal":
@@ -808,7 +826,7 @@ class _Search:
             probe = Episode(diagnoses=(("", ""),), procedures=(self.written[0],))
             if code_satisfies(rule, probe, self.text, self.role, self.tables):
                 return TRUE
-            return self.later if rule.secpro == "+" and procedure.or_value == 1 else -TRUE
+            return self.later if rule.secpro == "+" and 1 in procedure.or_values else -TRUE
         props = diagnosis_properties(self.tables, self.written)
         assert props is not None  # an unknown code is not placed (_place), so no rule is asked
         if any(value in props.dgprop for value in rule.dgprop):
@@ -963,9 +981,24 @@ class _Search:
         principal_items: list[int] = []
         if role == "principal":
             principal = self.written
-            if diagnosis_properties(self.tables, principal) is not None:
+            props = diagnosis_properties(self.tables, principal)
+            if props is not None:
                 head, companion = self._parts()
                 principal_items = [space.heads[head]] + ([space.companions[companion[0]]] if companion else [])
+            if not principal[1] and props is not None and not _principal_columns_hold(rule, props, sex):
+                # the code as dagger of a head code meeting the rule's principal columns
+                found = self._principal(rule, sex)
+                if found is None:
+                    return None
+                var, sex = found
+                if space.items[var][0] != _HEAD:
+                    return None
+                other = next(
+                    (h for h, _ in space.items[var][1] if (h, principal[0]) not in self.tables.diagnoses), None
+                )
+                if other is None:
+                    return None
+                principal, principal_items = (principal[0], other), [var, space.companions[principal[0]]]
         elif rule.icd == "-":
             principal = ("", "")
         else:
@@ -1134,6 +1167,20 @@ class _Search:
             rule, episode, self.text, self.role, self.tables
         )
 
+    def _written_principal(self, placed: Mapping[int, list[tuple[Any, ...]]]) -> tuple[str, str]:
+        """The principal as the model places the code: alone, in a listed pair or with a companion."""
+        code, diagnoses = self.written[0], self.tables.diagnoses
+        if self.written[1] or not (placed[_PAIR_HEAD] or placed[_COMPANION]):
+            return self.written
+        if placed[_PAIR_HEAD]:
+            return _written_key(next(key for key in placed[_PAIR_HEAD][0] if code in key))
+        heads, companions = placed[_HEAD][0], placed[_COMPANION][0]
+        if (code, NO_DAGGER) in heads:  # the code as asterisk, a companion as dagger
+            other = next((c for c in companions if (code, c) not in diagnoses), companions[0])
+            return other, code
+        other = next((h for h, _ in heads if (h, code) not in diagnoses), heads[0][0])
+        return code, other  # the code as dagger, a head code as asterisk
+
     def _episode(self, model: list[int]) -> tuple[Episode, list[tuple[str, Any, frozenset[Token]]]]:
         """The model's codes: an episode of those in fixed places, and the later ones, each optional."""
         space, diagnoses, role = self.space, self.tables.diagnoses, self.role
@@ -1154,7 +1201,7 @@ class _Search:
             return found or (others[0][0], heads[0][0])
 
         if role == "principal":
-            principal = self.written
+            principal = self._written_principal(placed)
         elif holds(space.no_principal):
             principal = ("", "")
         elif placed[_PAIR_HEAD]:
@@ -1371,7 +1418,7 @@ def drg_contents(tables: DrgTables, drg: str) -> DrgContents:
         procedures: dict[str, tuple[str, ...]] = {}
         if rule.or_proc in ("S", "P"):
             ors = index.procedures_by_or.get(1, ()) + (index.procedures_by_or.get(2, ()) if rule.or_proc == "P" else ())
-            procedures[f"or_proc {rule.or_proc}"] = tuple(sorted(ors))
+            procedures[f"or_proc {rule.or_proc}"] = tuple(sorted(set(ors)))  # a code may have both OR rows
         if rule.procpro:
             procedures[f"procpro {rule.procpro}"] = tuple(sorted(index.procedures_by_procpr.get(rule.procpro, ())))
         if rule.secpro and rule.secpro[0] != "-" and rule.secpro != "+":
@@ -1500,10 +1547,8 @@ def _rule_text(rule: Rule) -> str:
 
 
 def _diagnosis_text(props: DiagnosisProperties) -> str:
-    return " ".join(f"{name}={value}" for name, value in _diagnosis_property_rows(props))
+    return " ".join(f"{name}={value}" for name, value in props.rows())
 
 
-def _procedure_text(props) -> str:
-    parts = [f"OR={props.or_value}"] + [f"PROCPR={v}" for v in sorted(props.procpr)]
-    parts += [f"DGPROP={v}" for v in sorted(props.dgprop)] + ([f"CC={props.cc}"] if props.cc else [])
-    return " ".join(parts)
+def _procedure_text(props: ProcedureProperties) -> str:
+    return " ".join(f"{name}={value}" for name, value in props.rows())

@@ -120,7 +120,7 @@ def diagnosis_properties(tables: DrgTables, written: tuple[str, str]) -> Diagnos
         sdgprop=frozenset().union(*(row.sdgprop for row in rows)),
         compl=frozenset().union(*(row.compl for row in rows)),
         procpr=frozenset().union(*(row.procpr for row in rows)),
-        or_value=max(row.or_value for row in rows),
+        or_values=frozenset().union(*(row.or_values for row in rows)),
     )
 
 
@@ -156,8 +156,7 @@ def derive_features(tables: DrgTables, episode: Episode) -> Features:
             dgprop.add(value)
             note("dgprop", value, label)
         procpr |= props.procpr
-        if props.or_value:
-            or_values.add(props.or_value)
+        or_values |= props.or_values
 
     procedure_cc = 0
     procedure_procpr: set[str] = set()
@@ -172,15 +171,15 @@ def derive_features(tables: DrgTables, episode: Episode) -> Features:
         for value in procedure.procpr:
             procpr.add(value)
             note("procpr", value, code)
-        if procedure.or_value:
-            or_values.add(procedure.or_value)
-            note("or", procedure.or_value, code)
+        for or_value in procedure.or_values - {0}:
+            or_values.add(or_value)
+            note("or", or_value, code)
         if procedure.cc:
             procedure_cc = max(procedure_cc, procedure.cc)
             note("cc", procedure.cc, code)
         procedure_procpr |= procedure.procpr
         if position > 0:
-            secondary_or1 = secondary_or1 or procedure.or_value == 1
+            secondary_or1 = secondary_or1 or 1 in procedure.or_values
 
     complications = tuple(_complication_checks(tables, episode.diagnoses, dgprop))
     cc_level = max([procedure_cc] + [check.level for check in complications])

@@ -31,8 +31,8 @@ def synthesize(tables: DrgTables, n: int, *, seed: int = 0, units: int = 12, yea
     )
     any_code = np.array([code for code, _ in singles])
     procedures = list(tables.procedures)
-    operating = np.array([c for c in procedures if tables.procedures[c].or_value == 1] or procedures or [""])
-    other = np.array([c for c in procedures if tables.procedures[c].or_value != 1] or procedures or [""])
+    operating = np.array([c for c in procedures if 1 in tables.procedures[c].or_values] or procedures or [""])
+    other = np.array([c for c in procedures if 1 not in tables.procedures[c].or_values] or procedures or [""])
 
     outpatient = rng.random(n) < 0.4
     duration = np.where(outpatient, 0, np.minimum(rng.geometric(0.18, n), 120)).astype(np.int32)

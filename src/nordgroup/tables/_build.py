@@ -29,8 +29,11 @@ from nordgroup.tables.model import (
 _FLOAT_INTEGER = re.compile(r"^(\d+)\.0+$")
 _LIMIT = re.compile(r"^([<>])\s*(\d+)$")
 
-DIAGNOSIS_VARTYPES = {"MDC", "DGCAT", "PDGPRO", "PDGPROP", "DGPROP", "SDGPRO", "SDGPROP", "COMPL", "PROCPR", "OR"}
-PROCEDURE_VARTYPES = {"OR", "PROCPR", "PROCPRO", "CC", "DGPROP"}
+DIAGNOSIS_VARTYPES = {"MDC", "DGCAT", "PDGPRO", "DGPROP", "SDGPRO", "COMPL", "PROCPR", "OR"}
+PROCEDURE_VARTYPES = {"OR", "PROCPR", "CC", "DGPROP"}
+# Kinds a code normally has one row of: a second row with another value is worth a finding,
+# though every row is kept (OR, CC) or the first decides (MDC, DGCAT).
+_ONE_VALUE_KINDS = {"MDC", "DGCAT", "OR", "CC"}
 
 
 def clean_value(text: object) -> str:
@@ -72,6 +75,8 @@ class TableBuilder:
         self._exclusions: dict[str, set[DiagnosisKey]] = defaultdict(set)
         self._drgs: dict[str, DrgInfo] = {}
         self._return_codes: dict[str, str] = {}
+        # (table, code, vartype) -> {value: the first row giving it}: names both rows of a conflict
+        self._first_rows: dict[tuple[str, object, str], dict[str, int]] = defaultdict(dict)
         self.findings: list[Finding] = []
 
     def finding(self, table: str, kind: str, message: str, row: int | None = None) -> None:
@@ -87,23 +92,26 @@ class TableBuilder:
         if not key[0] or not value:
             self.finding("dg", "empty-cell", f"diagnosis row without code or value: {key}", row)
             return
+        kind = {"PDGPROP": "PDGPRO", "SDGPROP": "SDGPRO"}.get(kind, kind)
+        if kind in DIAGNOSIS_VARTYPES:
+            self._note_row("dg", key, kind, value, row)
         entry = self._diagnoses[key]
         if kind == "MDC":
             self._set_single(entry, "mdc", clean_mdc(value), "dg", key, row)
         elif kind == "DGCAT":
             self._set_single(entry, "dgcat", value, "dg", key, row)
-        elif kind in ("PDGPRO", "PDGPROP"):
+        elif kind == "PDGPRO":
             entry["pdgprop"].add(value)
         elif kind == "DGPROP":
             entry["dgprop"].add(value)
-        elif kind in ("SDGPRO", "SDGPROP"):
+        elif kind == "SDGPRO":
             entry["sdgprop"].add(value)
         elif kind == "COMPL":
             entry["compl"].add(value)
         elif kind == "PROCPR":
             entry["procpr"].add(value)
         elif kind == "OR":
-            entry["or_value"] = max(entry["or_value"], _int_or_zero(value))
+            entry["or_values"].add(_int_or_zero(value))
         else:
             self.finding("dg", "unknown-vartype", f"{key[0]}: vartype {kind!r} is not a diagnosis property", row)
 
@@ -112,17 +120,37 @@ class TableBuilder:
         if not code:
             self.finding("proc", "empty-cell", "procedure row without code", row)
             return
+        kind = "PROCPR" if kind == "PROCPRO" else kind
+        if kind in PROCEDURE_VARTYPES:
+            self._note_row("proc", code, kind, value, row)
         entry = self._procedures[code]
         if kind == "OR":
-            entry["or_value"] = max(entry["or_value"], _int_or_zero(value))
-        elif kind in ("PROCPR", "PROCPRO"):
+            entry["or_values"].add(_int_or_zero(value))
+        elif kind == "PROCPR":
             entry["procpr"].add(value)
         elif kind == "CC":
-            entry["cc"] = max(entry["cc"], _int_or_zero(value))
+            entry["cc_values"].add(_int_or_zero(value))
         elif kind == "DGPROP":
             entry["dgprop"].add(value)
         else:
             self.finding("proc", "unknown-vartype", f"{code}: vartype {kind!r} is not a procedure property", row)
+
+    def _note_row(self, table: str, code: object, kind: str, value: str, row: int) -> None:
+        """Every row is kept; a repeated row, or a second value of a one-value kind, is a finding."""
+        seen = self._first_rows[(table, code, kind)]
+        name = "/".join(filter(None, code)) if isinstance(code, tuple) else code
+        if value in seen:
+            self.finding(table, "duplicate-row", f"{name}: {kind} {value} in rows {seen[value]} and {row}", row)
+            return
+        if seen and kind in _ONE_VALUE_KINDS:
+            first_value, first_row = next(iter(seen.items()))
+            self.finding(
+                table,
+                f"two-{kind.lower()}",
+                f"{name}: {kind} {first_value} in row {first_row} and {kind} {value} in row {row}",
+                row,
+            )
+        seen[value] = row
 
     def add_complication_category(self, row: int, compl: object, inclprop: object) -> None:
         code, activating = clean_value(compl), clean_value(inclprop)
@@ -171,12 +199,8 @@ class TableBuilder:
         return attrs.evolve(tables, findings=tuple(self.findings))
 
     def _set_single(self, entry: dict, name: str, value: str, table: str, key: DiagnosisKey, row: int) -> None:
-        if entry[name] and entry[name] != value:
-            self.finding(
-                table, f"two-{name}", f"{key[0]}{'/' + key[1] if key[1] else ''}: {name} {entry[name]} and {value}", row
-            )
-            return
-        entry[name] = value
+        # A second MDC or DGCAT row is already a finding (`_note_row`): the first row decides.
+        entry[name] = entry[name] or value
 
     def _make_rule(self, position: int, raw: dict) -> Rule:
         row = raw["row"]
@@ -268,11 +292,11 @@ def _int_or_zero(value: str) -> int:
 
 def _new_diagnosis() -> dict:
     return {"mdc": "", "dgcat": "", "pdgprop": set(), "dgprop": set(), "sdgprop": set(), "compl": set(),
-            "procpr": set(), "or_value": 0}  # fmt: skip
+            "procpr": set(), "or_values": set()}  # fmt: skip
 
 
 def _new_procedure() -> dict:
-    return {"or_value": 0, "procpr": set(), "cc": 0, "dgprop": set()}
+    return {"or_values": set(), "procpr": set(), "cc_values": set(), "dgprop": set()}
 
 
 def _freeze(cls: type, raw: dict, interned: dict):

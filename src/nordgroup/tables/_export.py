@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import attrs
 
 from nordgroup.tables._ndms import CODE_SYSTEMS
 from nordgroup.tables.model import DiagnosisProperties, DrgTables, ProcedureProperties
@@ -25,18 +22,6 @@ __all__ = ["FORMATS", "export_tables", "property_rows", "release_rows", "write_w
 #: The export formats: a folder of NDMS CSV files, or one Excel workbook.
 FORMATS = ("ndms", "excel")
 
-#: A property of the model -> the `vartype` NDMS names it with (`dg_feat` and `proc_feat` alike).
-_VARTYPES = {
-    "mdc": "MDC",
-    "dgcat": "DGCAT",
-    "pdgprop": "PDGPRO",
-    "dgprop": "DGPROP",
-    "sdgprop": "SDGPRO",
-    "compl": "COMPL",
-    "procpr": "PROCPR",
-    "or_value": "OR",
-    "cc": "CC",
-}
 _RULE_COLUMNS = (
     *("ord", "id", "drg_nat", "drg_text_nat", "rtc", "icd", "mdc", "dgcat", "pdgprop", "compl", "or_proc"),
     *("procpro", "secpro", "dgprop1", "dgprop2", "dgprop3", "dgprop4", "agelim", "sex", "dur", "disch", "nat_ver"),
@@ -46,22 +31,11 @@ _ORD_STEP = 10  # room to insert a rule between two when the export is edited by
 Table = list[list[str]]  # header, then rows
 
 
-def property_rows(properties: DiagnosisProperties | ProcedureProperties) -> Iterator[tuple[str, str]]:
-    """The (vartype, varval) rows that say what one code (or dagger pair) carries.
-
-    The one place a code's rows are made, for `dg_feat` and `proc_feat` alike: a property holding
-    several values (a set, or a tuple of the values of several rows) gets a row per value. A code
-    that carries nothing still gets its `OR 0` row, so that the code stays listed.
-    """
-    written = False
-    for field in attrs.fields(type(properties)):
-        value = getattr(properties, field.name)
-        values = sorted(value) if isinstance(value, frozenset | tuple) else [value] if value else []
-        for one in values:
-            written = True
-            yield _VARTYPES[field.name], str(one)
-    if not written:
-        yield "OR", "0"
+def property_rows(properties: DiagnosisProperties | ProcedureProperties) -> tuple[tuple[str, str], ...]:
+    """The (vartype, varval) rows that say what one code (or dagger pair) carries: the model's own
+    `rows()`, one per value of every row the release listed. A code that carries nothing still gets
+    its `OR 0` row, so that the code stays listed."""
+    return properties.rows() or (("OR", "0"),)
 
 
 def release_rows(tables: DrgTables) -> dict[str, Table]:
@@ -85,7 +59,7 @@ def release_rows(tables: DrgTables) -> dict[str, Table]:
         diagnoses += [[name, dagger_code, kind, value, version] for kind, value in property_rows(properties)]
     procedures: Table = [[code, "vartype", "varval", "or_val", "nat_ver"]]
     for name, procedure in tables.procedures.items():
-        or_value = str(procedure.or_value)
+        or_value = str(max(procedure.or_values, default=0))  # informational: the OR rows are what is read
         procedures += [[name, kind, value, or_value, version] for kind, value in property_rows(procedure)]
     categories: Table = [["compl", "inclprop", "nat_ver"]]
     for category in tables.complication_categories.values():

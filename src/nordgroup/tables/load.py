@@ -14,7 +14,7 @@ from nordgroup.tables.model import DrgTables, ReleaseInfo
 
 __all__ = ["default_cache_dir", "load_tables"]
 
-_CACHE_VERSION = "3"  # 3: ReleaseInfo names the national version and codes read
+_CACHE_VERSION = "4"  # 3: ReleaseInfo names the national version and codes read; 4: every property row of a code kept
 
 
 def default_cache_dir() -> Path:

@@ -16,6 +16,7 @@ from attrs import field, frozen
 
 __all__ = [
     "NO_DAGGER",
+    "RETURN_CODE_MEANINGS",
     "ComplicationCategory",
     "DiagnosisKey",
     "DiagnosisProperties",
@@ -24,7 +25,9 @@ __all__ = [
     "Finding",
     "Limit",
     "ProcedureProperties",
+    "PropertyRow",
     "ReleaseInfo",
+    "ReturnCodeMeaning",
     "Rule",
 ]
 
@@ -89,9 +92,19 @@ class Rule:
         return {name: value for name, value in named.items() if value}
 
 
+#: One property row of a code as the tables write it: (vartype, varval), e.g. ("OR", "1").
+PropertyRow = tuple[str, str]
+
+
 @frozen
 class DiagnosisProperties:
-    """What `dg_feat` says of one diagnosis code or asterisk/dagger pair."""
+    """What `dg_feat` says of one diagnosis code or asterisk/dagger pair.
+
+    Every row of the code is kept: a value set per property kind holds each row's value (a code
+    listed twice with OR gives both OR values; see docs/semantics.md, "Codes with several rows").
+    MDC and DGCAT place the diagnosis in one chapter and are one value each; a second, different
+    row is a table finding and the first is kept.
+    """
 
     mdc: str = ""
     dgcat: str = ""
@@ -101,17 +114,47 @@ class DiagnosisProperties:
     compl: frozenset[str] = frozenset()
     # Older Norwegian tables give a handful of diagnoses procedure properties too.
     procpr: frozenset[str] = frozenset()
-    or_value: int = 0
+    or_values: frozenset[int] = frozenset()
+
+    def rows(self) -> tuple[PropertyRow, ...]:
+        """The code's property rows, one per value, in a fixed order (what an export writes)."""
+        rows = [("MDC", self.mdc)] if self.mdc else []
+        rows += [("DGCAT", self.dgcat)] if self.dgcat else []
+        for vartype, values in (
+            ("PDGPRO", self.pdgprop),
+            ("DGPROP", self.dgprop),
+            ("SDGPRO", self.sdgprop),
+            ("COMPL", self.compl),
+            ("PROCPR", self.procpr),
+        ):
+            rows += [(vartype, value) for value in sorted(values)]
+        return tuple(rows + [("OR", str(value)) for value in sorted(self.or_values)])
 
 
 @frozen
 class ProcedureProperties:
-    """What `proc_feat` says of one procedure code."""
+    """What `proc_feat` says of one procedure code; like a diagnosis, every row of the code is kept.
 
-    or_value: int = 0
+    2017 Norwegian `LFB30` has two OR rows (1 and 2): `or_values` is {1, 2}, so the code meets
+    `or_proc S` (an OR 1 row) and does not meet `or_proc N`.
+    """
+
+    or_values: frozenset[int] = frozenset()
     procpr: frozenset[str] = frozenset()
-    cc: int = 0
+    cc_values: frozenset[int] = frozenset()
     dgprop: frozenset[str] = frozenset()
+
+    @property
+    def cc(self) -> int:
+        """The CC level the procedure gives: the highest of its CC rows (0 without one)."""
+        return max(self.cc_values, default=0)
+
+    def rows(self) -> tuple[PropertyRow, ...]:
+        """The code's property rows, one per value, in a fixed order (what an export writes)."""
+        rows = [("OR", str(value)) for value in sorted(self.or_values)]
+        rows += [("PROCPR", value) for value in sorted(self.procpr)]
+        rows += [("DGPROP", value) for value in sorted(self.dgprop)]
+        return tuple(rows + [("CC", str(value)) for value in sorted(self.cc_values)])
 
 
 @frozen
@@ -165,6 +208,40 @@ class ReleaseInfo:
         return f"{self.country.upper()} {self.year or '?'} {self.release}".strip()
 
 
+#: Meanings of the NordDRG return codes, used when the tables carry no `rtc` table (the Norwegian
+#: JSON releases do not). Read from the NDMS `rtc` table and the validation rules of drg_logic.
+RETURN_CODE_MEANINGS = {
+    "0": "grouping completed",
+    "A": "grouping completed",
+    "1": "no principal diagnosis, or one the tables do not accept",
+    "2": "sex of the patient is missing",
+    "3": "sex of the patient does not fit the diagnosis",
+    "4": "patient is too young for the principal diagnosis",
+    "5": "patient is too old for the principal diagnosis",
+    "6": "age of the patient is invalid (over 125 years)",
+    "7": "OR procedure unrelated to the principal diagnosis",
+    "8": "principal diagnosis not acceptable as principal diagnosis",
+    "9": "procedure or diagnosis combination not acceptable for this principal diagnosis",
+    "NO_RULE": "no grouping rule matched",
+}
+
+
+@frozen
+class ReturnCodeMeaning:
+    """What a return code means, and where that meaning comes from."""
+
+    rtc: str
+    text: str
+    # "tables": the release's own `rtc` table; "default": nordgroup's RETURN_CODE_MEANINGS, as the
+    # release has no meaning for it; "none": neither knows the code
+    source: str
+
+    def __str__(self) -> str:
+        if self.source == "default":
+            return f"{self.text} [nordgroup's default meaning: the release's rtc table does not give one]"
+        return self.text if self.source == "tables" else "meaning not in the tables"
+
+
 @frozen(eq=False)
 class DrgTables:
     """One complete release: rules in first-match order, code properties, CC and DRG tables."""
@@ -214,6 +291,14 @@ class DrgTables:
         from nordgroup.tables._export import export_tables
 
         return export_tables(self, path, format=format)
+
+    def return_code_meaning(self, rtc: str) -> ReturnCodeMeaning:
+        """The meaning of `rtc`: from the release's `rtc` table, else nordgroup's default table."""
+        if self.return_codes.get(rtc):
+            return ReturnCodeMeaning(rtc, self.return_codes[rtc], "tables")
+        if rtc in RETURN_CODE_MEANINGS:
+            return ReturnCodeMeaning(rtc, RETURN_CODE_MEANINGS[rtc], "default")
+        return ReturnCodeMeaning(rtc, "", "none")
 
     def __repr__(self) -> str:
         return (
