@@ -56,9 +56,7 @@ class Grouper:
         table = pa.Table.from_batches([episodes]) if isinstance(episodes, pa.RecordBatch) else episodes
         table = to_canonical(table)
         encoded = encode_episodes(table, self.compiled)
-        rule, cc, mdc, _ = _kernel.group_encoded(
-            encoded.kernel_arrays(), self.compiled.kernel_arrays(), encoded.n, parallel=parallel
-        )
+        rule, cc, mdc, _ = _kernel.group_encoded(encoded.kernel_arrays(), self.compiled, encoded.n, parallel=parallel)
         return self._result(table, encoded, rule, cc, mdc)
 
     def explain(self, episode, *, weights=None):
