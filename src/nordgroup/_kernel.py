@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import attrs
 import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
@@ -58,7 +60,7 @@ from nordgroup.compile import (
     CompiledTables,
 )
 
-__all__ = ["group_encoded"]
+__all__ = ["KernelPreparation", "group_encoded", "prepare"]
 
 # The one set of Numba options, for every kernel function. cache=True keeps the compiled machine
 # code on disk (see docs/performance.md, "The first run", for where); nogil lets `group_encoded`
@@ -376,6 +378,25 @@ def group_encoded(episode_arrays: tuple, compiled: CompiledTables, n: int, *, pa
     else:
         list(_pool(threads).map(run, range(chunks)))
     return outputs
+
+
+@attrs.frozen
+class KernelPreparation:
+    """What getting the kernel's machine code took: compiled now (a first run) or read from the cache."""
+
+    seconds: float
+    compiled: bool
+
+
+def prepare(empty_episode_arrays: tuple, compiled: CompiledTables) -> KernelPreparation:
+    """Compile the kernel, or load it from Numba's cache, by grouping no episodes; time it.
+
+    The first call of a process does this anyway; calling it first lets a caller report the
+    one-time compilation apart from the grouping."""
+    started = time.perf_counter()
+    misses = sum(_group_range.stats.cache_misses.values())
+    group_encoded(empty_episode_arrays, compiled, 0, parallel=False)
+    return KernelPreparation(time.perf_counter() - started, sum(_group_range.stats.cache_misses.values()) > misses)
 
 
 def _threads() -> int:

@@ -16,7 +16,7 @@ import pyarrow as pa
 from nordgroup import _kernel
 from nordgroup.compile import CompiledTables, compile_tables
 from nordgroup.encode import FLAG_NAMES, FLAG_UNKNOWN_PRINCIPAL, EncodedEpisodes, encode_episodes
-from nordgroup.episodes import CANONICAL_COLUMNS, to_canonical
+from nordgroup.episodes import CANONICAL_COLUMNS, EPISODE_SCHEMA, to_canonical
 from nordgroup.reference import UNGROUPABLE_RTC, UNKNOWN_PRINCIPAL_RTC
 from nordgroup.tables.load import default_cache_dir
 from nordgroup.tables.model import DrgTables
@@ -58,6 +58,12 @@ class Grouper:
         encoded = encode_episodes(table, self.compiled)
         rule, cc, mdc, _ = _kernel.group_encoded(encoded.kernel_arrays(), self.compiled, encoded.n, parallel=parallel)
         return self._result(table, encoded, rule, cc, mdc)
+
+    def prepare(self) -> _kernel.KernelPreparation:
+        """Get the kernel's machine code ready (compiled on a process's first call, else from the
+        cache) and say how long it took, so that a caller can time grouping without it."""
+        empty = encode_episodes(to_canonical(EPISODE_SCHEMA.empty_table()), self.compiled)
+        return _kernel.prepare(empty.kernel_arrays(), self.compiled)
 
     def explain(self, episode, *, weights=None):
         """Why `episode` (a canonical row dict, one-row table or reference `Episode`) gets its DRG."""
