@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from attrs import frozen
 
+from nordgroup._dataframes import arrow_table
 from nordgroup.blocklist import ASTERISK, BlockList, asterisk_codes, default_block_list, load_block_list
 from nordgroup.codes import clean_written_code, split_written_diagnosis
 from nordgroup.episodes import to_canonical
@@ -134,7 +135,7 @@ def audit(
     `indicators` and `review_sample` take the same arguments.
     """
     del unit_column, period_column
-    table = to_canonical(episodes)
+    table = to_canonical(arrow_table(episodes))  # any dataframe exporting __arrow_c_stream__
     grouped = grouped if grouped is not None else grouper.group(table)
     if len(grouped) != len(table):
         raise ValueError(f"grouped has {len(grouped)} rows, the episodes {len(table)}")

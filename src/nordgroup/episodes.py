@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from nordgroup._dataframes import arrow_table
 from nordgroup.exceptions import EpisodeSchemaError
 
 __all__ = [
@@ -80,6 +81,7 @@ def read_episodes(
     Files are read by suffix: `.parquet`, `.arrow`/`.feather`/`.ipc`, `.csv`, `.txt` (one
     Norwegian episode string per line). `id_column` names the column to use as `episode_id`.
     """
+    source = arrow_table(source) if hasattr(source, "__arrow_c_stream__") else source  # pandas, polars, DuckDB
     if layout == "nor-string":
         return _read_norwegian_strings(Path(source))
     table = source if isinstance(source, pa.Table) else _read_table(Path(source))
