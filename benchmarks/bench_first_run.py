@@ -1,0 +1,57 @@
+"""The first run as a new user meets it: fresh processes, an empty Numba cache, then a warm one.
+
+Run: `python benchmarks/bench_first_run.py [--repeat 2]` from the repository root. Each figure is
+the wall time of a new `python` process (so Python's start, imports and Numba's cache loading
+count), with NUMBA_CACHE_DIR pointing at a directory that is empty for the first run only. The
+baseline is the first run of today's code, in the same run, when `--baseline SRC` names its `src`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPORT_AND_LOAD = "import nordgroup; nordgroup.load_tables({tables!r}, cache=True)"
+
+
+def wall(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
+    return time.perf_counter() - started, done.stdout
+
+
+def figures(src: Path, label: str, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(src)}
+        demo = [sys.executable, "-m", "nordgroup.cli", "demo", "--output", f"{out}/demo.parquet"]
+        first, stdout = wall(demo, env)
+        compiling = next((line for line in stdout.splitlines() if line.startswith("compiling")), "")
+        again = min(wall(demo, env)[0] for _ in range(repeat))
+        load = [sys.executable, "-c", IMPORT_AND_LOAD.format(tables=str(ROOT / "grouper_tables"))]
+        wall(load, env)  # the table cache written once
+        loaded = min(wall(load, env)[0] for _ in range(repeat))
+    print(f"{label}:")
+    print(f"  first `nordgroup demo`, empty Numba cache   {first:6.2f} s wall   {compiling}")
+    print(f"  repeated `nordgroup demo`                  {again:6.2f} s wall (best of {repeat})")
+    print(f"  `import nordgroup` + cached table load     {loaded:6.2f} s wall (best of {repeat})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--baseline", type=Path, help="the src directory of the code to compare with")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load {os.getloadavg()[0]:.1f}")
+    figures(ROOT / "src", "this tree", args.repeat)
+    if args.baseline:
+        figures(args.baseline, f"baseline {args.baseline}", args.repeat)
+
+
+if __name__ == "__main__":
+    main()
