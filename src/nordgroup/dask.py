@@ -60,7 +60,9 @@ def _group_partition_with(partition: pd.DataFrame, source: DrgTables | str) -> p
 def _group_partition(partition: pd.DataFrame, grouper: Grouper) -> pd.DataFrame:
     # Arrow-backed columns (pd.ArrowDtype): the code lists stay lists, which Dask's string
     # conversion would turn into their text for plain object columns
-    result = grouper.group(partition.reset_index(drop=True)).to_pandas(types_mapper=pd.ArrowDtype)
+    # one kernel thread per task: Dask's worker threads and processes are the parallelism
+    table = grouper.group(partition.reset_index(drop=True), parallel=False)
+    result = table.to_pandas(types_mapper=pd.ArrowDtype)
     result.index = partition.index
     return result
 
