@@ -1,9 +1,11 @@
 """The first run as a new user meets it: fresh processes, an empty Numba cache, then a warm one.
 
-Run: `python benchmarks/bench_first_run.py [--repeat 2]` from the repository root. Each figure is
-the wall time of a new `python` process (so Python's start, imports and Numba's cache loading
-count), with NUMBA_CACHE_DIR pointing at a directory that is empty for the first run only. The
-baseline is the first run of today's code, in the same run, when `--baseline SRC` names its `src`.
+Run: `python benchmarks/bench_first_run.py [--repeat 2] [--baseline SRC]` from the repository
+root. Each figure is the wall time of a new `python` process (so Python's start, imports and
+Numba's cache loading count), with NUMBA_CACHE_DIR pointing at a directory that is empty for the
+first run only. `--baseline SRC` measures the same for another checkout's `src` (its demo tables
+beside it) in the same run. Best run from a fresh venv, where no pandas is installed for pyarrow
+to import.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ IMPORT_AND_LOAD = "import nordgroup; nordgroup.load_tables({tables!r}, cache=Tru
 
 def wall(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=tempfile.gettempdir())
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr}")
     return time.perf_counter() - started, done.stdout
 
 
@@ -36,7 +40,7 @@ def figures(src: Path, label: str, repeat: int) -> None:
         load = [sys.executable, "-c", IMPORT_AND_LOAD.format(tables=str(ROOT / "grouper_tables"))]
         wall(load, env)  # the table cache written once
         loaded = min(wall(load, env)[0] for _ in range(repeat))
-    print(f"{label}:")
+    print(f"{label}:", flush=True)
     print(f"  first `nordgroup demo`, empty Numba cache   {first:6.2f} s wall   {compiling}")
     print(f"  repeated `nordgroup demo`                  {again:6.2f} s wall (best of {repeat})")
     print(f"  `import nordgroup` + cached table load     {loaded:6.2f} s wall (best of {repeat})")
