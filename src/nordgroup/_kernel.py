@@ -2,8 +2,9 @@
 
 The only module that imports numba. It reads arrays and scalars only (no typed dicts or lists):
 codes were turned into rows of the compiled tables by `encode.py`. `_group_range` is the serial
-worker over a slice of episodes; `group_encoded` runs one worker per chunk in parallel, each
-writing only its own rows of the output, so no two threads touch the same memory.
+worker over a slice of episodes; `group_encoded` runs one worker per chunk on a pool of threads
+(the worker releases the GIL), each writing only its own rows of the output, so no two threads
+touch the same memory.
 
 Per episode, stage 1 ORs what each code adds into one *state* bitset (its DGPROP, PROCPR and the
 rules its properties make candidates) and works out the CC level; stage 2 ANDs the rule bitsets of
@@ -15,6 +16,12 @@ match it, which the tests prove.
 
 from __future__ import annotations
 
+import functools
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
 import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
@@ -52,15 +59,16 @@ from nordgroup.compile import (
     RULE_SECPRO,
     RULE_SECPRO_KIND,
     RULE_SEX,
+    CompiledTables,
 )
 
-__all__ = ["group_encoded"]
+__all__ = ["KernelPreparation", "group_encoded", "prepare"]
 
-# One decorator for every kernel function. cache=True keeps the compiled machine code on disk
-# (the first import in a fresh environment compiles for a few seconds); error_model="numpy"
-# drops Python's zero-division checks from the hot loop.
+# The one set of Numba options, for every kernel function. cache=True keeps the compiled machine
+# code on disk (see docs/performance.md, "The first run", for where); nogil lets `group_encoded`
+# run chunks on plain threads, so no `parallel=True` variant of the kernel is compiled (that
+# doubled the first run's compilation); error_model="numpy" drops Python's zero-division checks.
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-_parallel_jit = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 
 
 _NONE = -1
@@ -95,23 +103,32 @@ def _any_common(a, row, b):
 
 
 @_jit
-def _limit_holds(rule_record, r, op_field, value, missing):
-    """Whether `value` meets the limit of rule `r` whose operator is field `op_field` (days: the next)."""
-    op = rule_record[r, op_field]
+def _limit_holds(op, limit, value, missing):
+    """Whether `value` meets a rule's limit (operator 0 none, 1 `<`, 2 `>`)."""
     if op == 0:
         return True
     if value == missing:  # an unknown age or duration meets no limit
         return False
-    limit = rule_record[r, op_field + 1]
     return value < limit if op == 1 else value > limit
 
 
 @_jit
 def _band(breaks, value, missing):
-    """The band of `value` among the breaks (see compile._limit_bands); the last band if unknown."""
+    """The band of `value` among the breaks (see compile._limit_bands); the last band if unknown.
+
+    How many breaks are ≤ `value`, by bisection: what `np.searchsorted(side="right")` returns, at a
+    fraction of its compilation time (its generic implementation compiles for seconds)."""
     if value == missing:
         return breaks.shape[0] + 1
-    return np.searchsorted(breaks, value, side="right")
+    low = 0
+    high = breaks.shape[0]
+    while low < high:
+        middle = (low + high) >> 1
+        if breaks[middle] <= value:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 @_jit
@@ -142,13 +159,15 @@ def _group_range(
     secondary_or1_entries, state_words, state_rules_word,
     category_level, category_inactive, category_activators, rule_record,
     signature_offsets, signature_entries, variant_rules, age_breaks, age_rules,
-    duration_breaks, duration_rules, unkeyed_rules, out_rule, out_cc, out_mdc, out_known,
+    duration_breaks, duration_rules, unkeyed_rules, pdgprop, state, out_rule, out_cc, out_mdc, out_known,
 ):  # fmt: skip
-    pdgprop = np.zeros(key_pdgprop.shape[1], np.uint64)
-    state = np.zeros(state_words, np.uint64)  # DGPROP, PROCPR, procedures' PROCPR, candidate rules
+    # `pdgprop` and `state` (DGPROP, PROCPR, procedures' PROCPR, candidate rules) are the caller's
+    # scratch rows: allocating here would compile numpy's generic allocators for seconds.
     for i in range(start, stop):
-        pdgprop.fill(0)
-        state.fill(0)
+        for w in range(pdgprop.shape[0]):
+            pdgprop[w] = 0
+        for w in range(state.shape[0]):
+            state[w] = 0
         s = sex[i]
         has1 = False
         has2 = False
@@ -186,8 +205,8 @@ def _group_range(
                     continue
                 _or_entries(state, key_state_entries, key_record[row, KEY_STATE], key_record[row, KEY_STATE_END])
                 if d == d0 + 1:  # SDGPRO counts for the first secondary diagnosis only
-                    start, stop = key_record[row, KEY_FIRST_SECONDARY], key_record[row, KEY_FIRST_SECONDARY_END]
-                    _or_entries(state, first_secondary_entries, start, stop)
+                    first, end = key_record[row, KEY_FIRST_SECONDARY], key_record[row, KEY_FIRST_SECONDARY_END]
+                    _or_entries(state, first_secondary_entries, first, end)
                 or_bits = key_record[row, KEY_OR]  # a code may carry both OR values
                 has1 = has1 or (or_bits & OR_1) != 0
                 has2 = has2 or (or_bits & OR_2) != 0
@@ -197,8 +216,8 @@ def _group_range(
             row = proc_rows[p]
             if row < 0:
                 continue
-            start, stop = procedure_record[row, PROCEDURE_STATE], procedure_record[row, PROCEDURE_STATE_END]
-            _or_entries(state, procedure_state_entries, start, stop)
+            first, end = procedure_record[row, PROCEDURE_STATE], procedure_record[row, PROCEDURE_STATE_END]
+            _or_entries(state, procedure_state_entries, first, end)
             or_bits = procedure_record[row, PROCEDURE_OR]
             if or_bits & OR_1:
                 has1 = True
@@ -206,7 +225,8 @@ def _group_range(
                     secondary_or1 = True
             if or_bits & OR_2:
                 has2 = True
-            cc = max(cc, procedure_record[row, PROCEDURE_CC])
+            if procedure_record[row, PROCEDURE_CC] > cc:  # not max(): its generic version compiles for seconds
+                cc = procedure_record[row, PROCEDURE_CC]
         # CC level: each complication category of each secondary diagnosis, unless inactive and
         # not activated, or excluded by the principal diagnosis.
         for d in range(d0 + 1, d1):
@@ -227,8 +247,10 @@ def _group_range(
         # --- stage 2: the candidates (see compile.py), then the first whose every filled column holds.
         # On the official tables about 1.3 candidates per episode reach the full check.
         if secondary_or1:
-            _or_entries(state, secondary_or1_entries, secondary_or1_offsets[0], secondary_or1_offsets[1])
-        variant = ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + min(cc, 2)
+            # int32 like the record fields, so that `_or_entries` compiles for one signature only
+            first, end = np.int32(secondary_or1_offsets[0]), np.int32(secondary_or1_offsets[1])
+            _or_entries(state, secondary_or1_entries, first, end)
+        variant = ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + (cc if cc < 2 else 2)
         age_band = _band(age_breaks, age[i], missing)
         duration_band = _band(duration_breaks, duration[i], missing)
         matched = _NONE
@@ -296,7 +318,7 @@ def _group_range(
                         break
                 if failed:
                     continue
-                if not _limit_holds(rule_record, r, RULE_AGE_OP, age[i], missing):
+                if not _limit_holds(rule_record[r, RULE_AGE_OP], rule_record[r, RULE_AGE_OP + 1], age[i], missing):
                     continue
                 c = rule_record[r, RULE_SEX]
                 if c != 0:
@@ -308,7 +330,8 @@ def _group_range(
                         continue
                     if c > 3:
                         continue
-                if not _limit_holds(rule_record, r, RULE_DURATION_OP, duration[i], missing):
+                op, limit = rule_record[r, RULE_DURATION_OP], rule_record[r, RULE_DURATION_OP + 1]
+                if not _limit_holds(op, limit, duration[i], missing):
                     continue
                 c = rule_record[r, RULE_DISCHARGE]
                 if c != 0:
@@ -330,25 +353,58 @@ def _group_range(
         out_known[i] = known
 
 
-@_parallel_jit
-def _group_chunks(bounds, episode_arrays, table_arrays, out_rule, out_cc, out_mdc, out_known):
-    for chunk in numba.prange(bounds.shape[0] - 1):
-        _group_range(
-            bounds[chunk], bounds[chunk + 1], *episode_arrays, *table_arrays, out_rule, out_cc, out_mdc, out_known
-        )
+def group_encoded(episode_arrays: tuple, compiled: CompiledTables, n: int, *, parallel: bool = True):
+    """Group `n` encoded episodes; returns (rule row or -1, CC level, principal MDC id, principal known).
 
-
-def group_encoded(episode_arrays: tuple, table_arrays: tuple, n: int, *, parallel: bool = True):
-    """Group `n` encoded episodes; returns (rule row or -1, CC level, principal MDC id, principal known)."""
+    In parallel, chunks of episodes run on a pool of plain threads: the kernel releases the GIL
+    (`nogil`), and each chunk writes only its own rows of the output."""
     out_rule = np.empty(n, np.int32)
     out_cc = np.empty(n, np.int8)
     out_mdc = np.empty(n, np.int16)
     out_known = np.empty(n, np.bool_)
-    threads = numba.get_num_threads() if parallel else 1
-    chunks = 1 if threads == 1 else max(1, min(threads * 8, n // _MIN_CHUNK))
+    outputs = (out_rule, out_cc, out_mdc, out_known)
+    threads = _threads() if parallel else 1
+    chunks = 1 if threads == 1 else max(1, min(threads * 4, n // _MIN_CHUNK))
+    bounds = np.linspace(0, n, chunks + 1).astype(np.int64)
+    table_arrays = compiled.kernel_arrays()
+    state_words, pdgprop_words = compiled.state_words, compiled.key_pdgprop.shape[1]
+
+    def run(chunk: int) -> None:
+        scratch = np.zeros(pdgprop_words, np.uint64), np.zeros(state_words, np.uint64)
+        _group_range(bounds[chunk], bounds[chunk + 1], *episode_arrays, *table_arrays, *scratch, *outputs)
+
     if chunks == 1:
-        _group_range(0, n, *episode_arrays, *table_arrays, out_rule, out_cc, out_mdc, out_known)
+        run(0)
     else:
-        bounds = np.linspace(0, n, chunks + 1).astype(np.int64)
-        _group_chunks(bounds, episode_arrays, table_arrays, out_rule, out_cc, out_mdc, out_known)
-    return out_rule, out_cc, out_mdc, out_known
+        list(_pool(threads).map(run, range(chunks)))
+    return outputs
+
+
+@attrs.frozen
+class KernelPreparation:
+    """What getting the kernel's machine code took: compiled now (a first run) or read from the cache."""
+
+    seconds: float
+    compiled: bool
+
+
+def prepare(empty_episode_arrays: tuple, compiled: CompiledTables) -> KernelPreparation:
+    """Compile the kernel, or load it from Numba's cache, by grouping no episodes; time it.
+
+    The first call of a process does this anyway; calling it first lets a caller report the
+    one-time compilation apart from the grouping."""
+    started = time.perf_counter()
+    misses = sum(_group_range.stats.cache_misses.values())
+    group_encoded(empty_episode_arrays, compiled, 0, parallel=False)
+    return KernelPreparation(time.perf_counter() - started, sum(_group_range.stats.cache_misses.values()) > misses)
+
+
+def _threads() -> int:
+    """The cores this process may use (NUMBA_NUM_THREADS, when set, caps them as it did before)."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(available, int(os.environ.get("NUMBA_NUM_THREADS", available))))
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="nordgroup-kernel")

@@ -22,6 +22,7 @@ from nordgroup._audit_columns import as_dates, split_keys
 from nordgroup._audit_columns import distinct as _distinct
 from nordgroup._audit_columns import flat as _flat
 from nordgroup._audit_columns import repeat_text as _repeat
+from nordgroup._dataframes import arrow_table
 from nordgroup.audit_report import audit_report, release_text
 from nordgroup.audit_sample import review_sample
 from nordgroup.blocklist import (
@@ -136,7 +137,7 @@ def audit(
     `indicators` and `review_sample` take the same arguments.
     """
     del unit_column, period_column
-    table = to_canonical(episodes)
+    table = to_canonical(arrow_table(episodes))  # any dataframe exporting __arrow_c_stream__
     grouped = grouped if grouped is not None else grouper.group(table)
     if len(grouped) != len(table):
         raise ValueError(f"grouped has {len(grouped)} rows, the episodes {len(table)}")

@@ -1,9 +1,10 @@
 """Encoding canonical Arrow episodes into the integer arrays the kernel reads.
 
 Most written codes are clean and known, so each list column is first looked up whole in the
-tables' codes by Arrow (in C++). Only the rest (pairs, marks, dots, lower case, blanks, unknown
-codes) goes the readable way: dictionary-encoded, each *distinct* writing cleaned and looked up in
-Python once, the result gathered back with one numpy `take`.
+tables' codes by Arrow (in C++); so are codes that differ from the tables' only by case and
+unmarked dagger-first pairs. Only the rest (marks, dots, blanks, unknown codes) goes the
+readable way: dictionary-encoded, each *distinct* writing cleaned and looked up in Python once,
+the result gathered back with one numpy `take`.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ class _CodeLookup:
         singles = [(code, row) for (code, dagger), row in compiled.diagnosis_index.items() if dagger == NO_DAGGER]
         self.diagnosis_codes = pa.array([code for code, _ in singles], pa.string())
         self.diagnosis_rows = np.array([row for _, row in singles], np.int32)
+        pairs = [(f"{dagger} {code}", row) for (code, dagger), row in compiled.diagnosis_index.items() if dagger]
+        self.pair_codes = pa.array([written for written, _ in pairs], pa.string())
+        self.pair_rows = np.array([row for _, row in pairs], np.int32)
         self.procedure_codes = pa.array(list(compiled.procedure_index), pa.string())
         self.procedure_rows = np.array(list(compiled.procedure_index.values()), np.int32)
 
@@ -123,9 +127,17 @@ def _diagnosis_rows(values: pa.Array, compiled: CompiledTables):
     known = found & compiled.key_known[lookup.diagnosis_rows[position]]
     cleaned = np.zeros(len(values), np.bool_)
     blank = np.zeros(len(values), np.bool_)
-    # the rest (pairs, marks, dots, lower case, blanks, unknown codes) the readable way, once per
-    # distinct writing
+    # codes that differ only by case, and unmarked pairs (`E830 F028`, dagger first, as the
+    # Norwegian strings write them), in C++ too: what `split_written_diagnosis` makes of them
     rest = np.flatnonzero(~found)
+    if len(rest):
+        handled, rest_rows, rest_cleaned = _plain_writings(values.take(rest), lookup)
+        done = rest[handled]
+        rows[done] = rest_rows[handled]
+        known[done] = ((rest_rows[handled] >= 0) & compiled.key_known[np.maximum(rest_rows[handled], 0)]).any(1)
+        cleaned[done] = rest_cleaned[handled]
+        rest = rest[~handled]
+    # the rest (marks, dots, blanks, unknown codes) the readable way, once per distinct writing
     if len(rest):
         indices, distinct = _distinct(values.take(rest))
         distinct_rows = np.empty((len(distinct), 3), np.int32)
@@ -142,6 +154,30 @@ def _diagnosis_rows(values: pa.Array, compiled: CompiledTables):
         cleaned[rest] = distinct_cleaned[indices]
         blank[rest] = distinct_blank[indices]
     return rows, known, cleaned, blank
+
+
+_SINGLE = r"^[0-9A-Za-z]+$"
+_PAIR = r"^[0-9A-Za-z]+ [0-9A-Za-z]+$"
+
+
+def _plain_writings(values: pa.Array, lookup: _CodeLookup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which writings are one code or a dagger-first pair of codes, letters and digits only (so
+    that cleaning can change their case alone), their key rows, and whether the case changed."""
+    upper = pc.utf8_upper(values)
+    single = pc.fill_null(pc.match_substring_regex(values, _SINGLE), False).to_numpy(zero_copy_only=False)
+    pair = pc.fill_null(pc.match_substring_regex(values, _PAIR), False).to_numpy(zero_copy_only=False)
+    rows = np.full((len(values), 3), NONE, np.int32)
+    dagger = pc.replace_substring_regex(upper, " .*$", "")
+    found, position = _found(dagger, lookup.diagnosis_codes)
+    code_rows = np.where(found, lookup.diagnosis_rows[position], NONE)
+    rows[single, 1] = code_rows[single]
+    rows[pair, 2] = code_rows[pair]
+    found, position = _found(pc.replace_substring_regex(upper, "^.* ", ""), lookup.diagnosis_codes)
+    rows[pair, 1] = np.where(found, lookup.diagnosis_rows[position], NONE)[pair]
+    found, position = _found(upper, lookup.pair_codes)
+    rows[pair, 0] = np.where(found, lookup.pair_rows[position], NONE)[pair]
+    changed = pc.not_equal(upper, values).to_numpy(zero_copy_only=False)
+    return single | pair, rows, changed
 
 
 def _procedure_rows(values: pa.Array, compiled: CompiledTables):

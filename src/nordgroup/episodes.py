@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from nordgroup._dataframes import arrow_table
 from nordgroup.exceptions import EpisodeFileError, EpisodeSchemaError
 
 __all__ = [
@@ -94,6 +95,7 @@ def read_episodes(
     `pyarrow.RecordBatchReader` of at most that many rows per batch (see `iter_episodes`);
     without, one table. Either way memory while reading is about one batch.
     """
+    source = arrow_table(source) if hasattr(source, "__arrow_c_stream__") else source  # pandas, polars, DuckDB
     if isinstance(source, pa.Table | pa.RecordBatch) and batch_size is None:
         table = pa.Table.from_batches([source]) if isinstance(source, pa.RecordBatch) else source
         return _canonical_batch(table, layout, id_column, "table")

@@ -9,14 +9,16 @@ then `drg`, `rtc`, `rule`, `mdc` (of the DRG), `cc_level`,
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from nordgroup import _kernel
+from nordgroup._dataframes import arrow_batches, arrow_table
 from nordgroup.compile import CompiledTables, compile_tables
 from nordgroup.encode import FLAG_NAMES, FLAG_UNKNOWN_PRINCIPAL, EncodedEpisodes, encode_episodes
-from nordgroup.episodes import CANONICAL_COLUMNS, to_canonical
+from nordgroup.episodes import CANONICAL_COLUMNS, EPISODE_SCHEMA, to_canonical
 from nordgroup.reference import UNGROUPABLE_RTC, UNKNOWN_PRINCIPAL_RTC
 from nordgroup.tables.load import default_cache_dir
 from nordgroup.tables.model import DrgTables
@@ -51,15 +53,19 @@ class Grouper:
     def __repr__(self) -> str:
         return f"<Grouper {self.tables.release.label}>"
 
-    def group(self, episodes: pa.Table | pa.RecordBatch, *, parallel: bool = True) -> pa.Table:
-        """Group a batch of canonical episodes (see `nordgroup.episodes`)."""
-        table = pa.Table.from_batches([episodes]) if isinstance(episodes, pa.RecordBatch) else episodes
-        table = to_canonical(table)
+    def group(self, episodes: Any, *, parallel: bool = True) -> pa.Table:
+        """Group a batch of canonical episodes (see `nordgroup.episodes`): a pyarrow Table or
+        RecordBatch, or any dataframe exporting the Arrow stream interface (pandas, polars, DuckDB)."""
+        table = to_canonical(arrow_table(episodes))
         encoded = encode_episodes(table, self.compiled)
-        rule, cc, mdc, _ = _kernel.group_encoded(
-            encoded.kernel_arrays(), self.compiled.kernel_arrays(), encoded.n, parallel=parallel
-        )
+        rule, cc, mdc, _ = _kernel.group_encoded(encoded.kernel_arrays(), self.compiled, encoded.n, parallel=parallel)
         return self._result(table, encoded, rule, cc, mdc)
+
+    def prepare(self) -> _kernel.KernelPreparation:
+        """Get the kernel's machine code ready (compiled on a process's first call, else from the
+        cache) and say how long it took, so that a caller can time grouping without it."""
+        empty = encode_episodes(to_canonical(EPISODE_SCHEMA.empty_table()), self.compiled)
+        return _kernel.prepare(empty.kernel_arrays(), self.compiled)
 
     def explain(self, episode, *, weights=None):
         """Why `episode` (a canonical row dict, one-row table or reference `Episode`) gets its DRG."""
@@ -67,9 +73,12 @@ class Grouper:
 
         return explain_episode(self.tables, episode, weights=weights)
 
-    def group_batches(self, batches: Iterable[pa.RecordBatch] | pa.RecordBatchReader) -> Iterator[pa.Table]:
-        """Group a stream of batches, yielding one result table per batch (memory stays bounded)."""
-        for batch in batches:
+    def group_batches(self, batches: Iterable[pa.RecordBatch] | pa.RecordBatchReader | Any) -> Iterator[pa.Table]:
+        """Group a stream of batches, yielding one result table per batch (memory stays bounded).
+
+        `batches` is an iterable of batches or anything exporting the Arrow stream interface (a
+        reader, a DuckDB relation, a polars or pandas frame), read one batch at a time."""
+        for batch in arrow_batches(batches):
             yield self.group(batch)
 
     def _result(self, table: pa.Table, encoded: EncodedEpisodes, rule, cc, mdc) -> pa.Table:

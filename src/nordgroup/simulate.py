@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from attrs import field, frozen
 
+from nordgroup._dataframes import arrow_table
 from nordgroup._toml import tomllib
 from nordgroup.codes import NOISE_PATTERN, ROLES, canonical_code
 from nordgroup.episodes import CANONICAL_COLUMNS, to_canonical, write_table
@@ -715,7 +716,7 @@ def simulate(
     scenarios run on the same episodes. When the scenario keeps the baseline's tables, only the
     episodes whose codes it edits are regrouped. `unit` names the column summarised per unit.
     """
-    table = to_canonical(episodes)
+    table = to_canonical(arrow_table(episodes))  # any dataframe exporting __arrow_c_stream__
     before = baseline_priced if baseline_priced is not None else baseline.price(table)
     if len(before) != len(table):
         raise NordgroupError(f"baseline_priced has {len(before)} rows for {len(table)} episodes")
