@@ -146,8 +146,8 @@ def test_round_trip_to_corrections_and_simulation(audited, tmp_path):
 
 
 def test_unreadable_cells_are_named_by_sheet_row_and_column(audited, tmp_path, capsys):
-    """A bad verdict, a malformed code, a bad probability and a reordering corrections cannot express:
-    each named by sheet, row and column (letter and name), and no corrections file written."""
+    """A bad verdict, a malformed code and a bad probability: each named by sheet, row and column
+    (letter and name), and no corrections file written."""
     folder, _ = audited
 
     def edit(sheet, header):
@@ -155,8 +155,6 @@ def test_unreadable_cells_are_named_by_sheet_row_and_column(audited, tmp_path, c
         sheet.cell(3, header["verdict"], "corrected")
         sheet.cell(3, header["corrected_secondary"], "I10; 12")
         sheet.cell(4, header["inclusion_probability"], "high")
-        sheet.cell(5, header["verdict"], "corrected")
-        sheet.cell(5, header["corrected_procedures"], "NFB40; " + (sheet.cell(5, header["procedures"]).value or ""))
 
     _fill(folder / "review.xlsx", tmp_path / "bad.xlsx", edit)
     assert main(["corrections", str(tmp_path / "bad.xlsx"), "--out", str(tmp_path / "c.csv")]) == 2
@@ -167,6 +165,56 @@ def test_unreadable_cells_are_named_by_sheet_row_and_column(audited, tmp_path, c
     assert f"sheet '{sheet}', row 2, column {letter['verdict']} (verdict): 'maybe' is not one of" in error
     assert f"sheet '{sheet}', row 3, column {letter['corrected_secondary']} (corrected_secondary): '12'" in error
     assert f"sheet '{sheet}', row 4, column {letter['inclusion_probability']} (inclusion_probability)" in error
-    # making a procedure the first one is not lost silently: simulate's `add` appends
-    assert f"row 5, column {letter['corrected_procedures']} (corrected_procedures): puts NFB40 first" in error
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_a_procedure_put_first_regroups_as_written(audited, tmp_path):
+    """The reviewer puts a procedure first (new, or one written later: secpro reads the first): the
+    corrections add it with position `first`, and simulate regroups each episode exactly as grouping
+    the corrected procedure list does."""
+    folder, tables = audited
+    wanted: dict[str, list[str]] = {}
+
+    def edit(sheet, header):
+        for number in (2, 3):
+            episode_id = sheet.cell(number, header["episode_id"]).value
+            written = [c for c in (sheet.cell(number, header["procedures"]).value or "").split("; ") if c]
+            procedures = [*written[1:], written[0]] if len(written) > 1 else ["NFB40", *written]
+            sheet.cell(number, header["verdict"], "corrected")
+            sheet.cell(number, header["corrected_procedures"], "; ".join(procedures))
+            wanted[str(episode_id)] = procedures
+
+    _fill(folder / "review.xlsx", tmp_path / "filled.xlsx", edit)
+    arguments = ["corrections", str(tmp_path / "filled.xlsx"), "--out", str(tmp_path / "corrections.csv")]
+    arguments += ["--episodes", str(folder / "episodes.parquet"), "--sample-out", str(tmp_path / "reviewed.parquet")]
+    assert main(arguments) == 0
+    corrections = pacsv.read_csv(
+        tmp_path / "corrections.csv",
+        convert_options=pacsv.ConvertOptions(column_types={"episode_id": pa.string()}, strings_can_be_null=False),
+    ).to_pylist()
+    firsts = {(c["episode_id"], c["code"]) for c in corrections if c["position"] == "first"}
+    # a procedure added to an empty list is first anyway: only the others need the position
+    assert firsts == {(episode_id, procedures[0]) for episode_id, procedures in wanted.items() if len(procedures) > 1}
+    assert len(firsts) >= 2
+
+    scenario = tmp_path / "review.toml"
+    scenario.write_text(f'name = "review"\ncorrections = "{tmp_path / "corrections.csv"}"\n')
+    arguments = ["simulate", str(tmp_path / "reviewed.parquet"), "--tables", str(DEMO_TABLES)]
+    arguments += ["--weights", str(DEMO_TABLES / "weights_demo.csv")]
+    arguments += ["--financing", str(DEMO_TABLES / "financing_demo.toml"), "--scenario", str(scenario)]
+    arguments += ["--out-dir", str(tmp_path / "sim")]
+    assert main(arguments) == 0
+    after = pq.read_table(tmp_path / "sim" / "review_episodes.parquet")
+    drg_after = dict(
+        zip(
+            pc.cast(after.column("episode_id"), pa.string()).to_pylist(),
+            after.column("drg_after").to_pylist(),
+            strict=True,
+        )
+    )
+    records = {str(r["episode_id"]): r for r in read_episodes(folder / "episodes.parquet").to_pylist()}
+    corrected = [{**records[episode_id], "procedures": procedures} for episode_id, procedures in wanted.items()]
+    direct = Grouper(tables).group(
+        pa.Table.from_pylist(corrected, schema=read_episodes(folder / "episodes.parquet").schema)
+    )
+    assert [drg_after[episode_id] for episode_id in wanted] == direct.column("drg").to_pylist()

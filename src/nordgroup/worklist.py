@@ -184,7 +184,8 @@ def read_worklist(path: str | os.PathLike[str]) -> Review:
         raise NordgroupError(f"{path}: no worklist sheet (a sheet whose first row names episode_id)")
     if problems:
         raise WorklistError(str(path), problems)
-    correction_names = ["episode_id", "action", "role", "code", "old_code", "stratum", "inclusion_probability"]
+    correction_names = ["episode_id", "action", "role", "code", "old_code", "position", "stratum"]
+    correction_names += ["inclusion_probability"]
     correction_names += ["sheet", "row"]
     reviewed_names = ["episode_id", "stratum", "inclusion_probability", "verdict", "sheet", "row"]
     return Review(
@@ -262,17 +263,25 @@ def _read_row(sheet, number, cells, where, problems, corrections, reviewed, not_
             elif [after[0]] != before[:1]:
                 corrections.append(
                     {**base, "action": "replace", "role": role, "code": after[0], "old_code": "".join(before[:1])}
+                    | {"position": ""}
                 )
             continue
         removed, added = Counter(before) - Counter(after), Counter(after) - Counter(before)
+        lead = ""  # the procedure the reviewer put first, when appending would not (secpro reads it)
         if role == "procedure" and after and _first_after(before, removed, added) != after[0]:
-            # `add` appends: a correction cannot make a procedure the first one (secpro reads it)
-            fail(corrected_name, f"puts {after[0]} first; corrections cannot set a procedure's position yet")
-            continue
+            lead = after[0]
+            if not added[lead]:  # a written procedure moved to the front: taken out, put back first
+                removed[lead] += 1
+                added[lead] += 1
         for code, times in removed.items():
-            corrections += [{**base, "action": "remove", "role": role, "code": code, "old_code": ""}] * times
+            corrections += [
+                {**base, "action": "remove", "role": role, "code": code, "old_code": "", "position": ""}
+            ] * times
         for code, times in added.items():
-            corrections += [{**base, "action": "add", "role": role, "code": code, "old_code": ""}] * times
+            first = code == lead
+            change = {**base, "action": "add", "role": role, "code": code, "old_code": ""}
+            corrections += [{**change, "position": "first"}] if first else []
+            corrections += [{**change, "position": "last"}] * (times - first)
 
 
 def _first_after(before: list[str], removed: Counter, added: Counter) -> str:
