@@ -23,7 +23,7 @@ from nordgroup._audit_columns import distinct as _distinct
 from nordgroup._audit_columns import flat as _flat
 from nordgroup._audit_columns import repeat_text as _repeat
 from nordgroup._dataframes import arrow_table
-from nordgroup.audit_report import audit_report, release_text
+from nordgroup.audit_report import audit_report
 from nordgroup.audit_sample import review_sample
 from nordgroup.blocklist import (
     ASTERISK,
@@ -254,7 +254,7 @@ class _CodeFacts:
     def __init__(self, tables: DrgTables, block_list: BlockList, other_years: Sequence[DrgTables]):
         self.tables = tables
         self.block_list = block_list
-        self.year = release_text(tables.release)
+        self.year = tables.release.label
         self.asterisks = asterisk_codes(tables.diagnoses)
         self.single_codes = {code for code, dagger in tables.diagnoses if dagger == NO_DAGGER}
         self.categories: dict[str, list[str]] = {}

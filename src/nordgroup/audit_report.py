@@ -16,17 +16,10 @@ from nordgroup.money import CARE_TYPES
 from nordgroup.report import bar_chart, html_table, line_chart, small_multiples, write_report
 from nordgroup.tables.model import ReleaseInfo
 
-__all__ = ["audit_report", "release_text"]
+__all__ = ["audit_report"]
 
 _SHARES = ("error_drg_share", "symptom_principal_share", "unspecified_principal_share", "z_principal_share", "cc_share")
 _POINT_COLUMNS = ("mismatch_points", "points")
-
-
-def release_text(release: ReleaseInfo) -> str:
-    """The tables as people name them; a release without a known year says so in words."""
-    if release.year:
-        return release.label
-    return f"{release.country.upper()} {release.release} (year unknown)".strip()
 
 
 def audit_report(
@@ -121,7 +114,7 @@ def audit_report(
     sections.append(("First findings of severity error", html_table(errors, max_rows=50)))
     intro = (
         f"{len(episodes)} episodes, {len(findings)} findings"
-        + (f", tables {release_text(release)}" if release is not None else "")
+        + (f", tables {release.label}" if release is not None else "")
         + ". Shares are per episode; care type: the input's care_type column where filled, else outpatient "
         "for 0 hospital days."
         + (" DEMO: points come from invented demo weights, not an official weight list." if demo_weights else "")

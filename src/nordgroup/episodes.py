@@ -29,7 +29,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from nordgroup._dataframes import arrow_table
@@ -250,6 +249,8 @@ def _raw_tables(path: Path, layout: str, batch_size: int) -> Iterator[pa.Table]:
     if layout == "nor-string":
         yield from _norwegian_tables(path, batch_size)
     elif path.is_dir() or suffix == ".parquet":
+        import pyarrow.dataset as pads  # here only: importing it imports pandas when installed (0.4 s)
+
         scanner = pads.dataset(path, format="parquet").scanner(batch_size=batch_size)
         yield pa.Table.from_batches([], scanner.projected_schema)
         for batch in scanner.to_batches():

@@ -205,7 +205,10 @@ class ReleaseInfo:
 
     @property
     def label(self) -> str:
-        return f"{self.country.upper()} {self.year or '?'} {self.release}".strip()
+        """The tables as people name them; a release without a known year says so in words."""
+        if self.year:
+            return f"{self.country.upper()} {self.year} {self.release}".strip()
+        return f"{self.country.upper()} {self.release} (year unknown)".strip()
 
 
 #: Meanings of the NordDRG return codes, used when the tables carry no `rtc` table (the Norwegian
