@@ -332,9 +332,11 @@ class Lines:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def problems(self) -> list[str | None]:
-        """Per line: what makes it unreadable, in words, or None."""
-        return [None if state == READABLE else _PROBLEMS[state] for state in self.state.tolist()]
+    def problems(self) -> dict[int, str]:
+        """What makes a line unreadable, in words, by its index in the batch (readable lines are
+        absent: a batch costs Python work only for its unreadable lines)."""
+        rows = np.flatnonzero(self.state != READABLE)
+        return {row: _PROBLEMS[state] for row, state in zip(rows.tolist(), self.state[rows].tolist(), strict=True)}
 
 
 def open_bytes(path: Path) -> BinaryIO:

@@ -379,9 +379,9 @@ def _csv_tables(
 
 def _csv_rows(
     path: Path, header: list[str], batch_size: int, *, delimiter: bytes, quote: bytes | None, nulls: bool
-) -> Iterator[tuple[pa.Table, list[str | None], np.ndarray]]:
-    """Per batch of lines: the header's columns as text (null on unreadable lines), each line's
-    problem and its line number."""
+) -> Iterator[tuple[pa.Table, dict[int, str], np.ndarray]]:
+    """Per batch of lines: the header's columns as text (null on unreadable lines), the problems
+    of the unreadable lines by their index in the batch, and each line's number."""
     from nordgroup import _text
 
     parse = pacsv.ParseOptions(delimiter=delimiter.decode(), quote_char=quote.decode() if quote else False)
@@ -405,10 +405,9 @@ def _csv_rows(
             rows = rows.take(pa.array(np.cumsum(readable) - 1, mask=~readable))
         else:
             rows = pa.table({name: pa.nulls(len(lines), pa.string()) for name in header})
-        problems = [
-            problem or (None if ok else f"{fields} fields, the header has {len(header)}")
-            for problem, ok, fields in zip(lines.problems(), readable.tolist(), lines.fields.tolist(), strict=True)
-        ]
+        problems = lines.problems()
+        for row in np.flatnonzero(~readable).tolist():
+            problems.setdefault(row, f"{lines.fields[row]} fields, the header has {len(header)}")
         yield rows, problems, lines.numbers
 
 
@@ -463,7 +462,7 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
             columns, beyond = _text.split_episode_strings(
                 lines.data, lines.starts, np.where(readable, lines.ends, lines.starts)
             )
-            ids = pa.array(np.arange(rows_before + 1, rows_before + len(lines) + 1).astype(str), pa.string())
+            ids = _row_numbers(rows_before, len(lines))
             rows_before += len(lines)
             problems = _at_lines(_beyond(lines.problems(), beyond), lines.numbers)
             yield pa.table({"episode_id": ids, **columns, PROBLEM_COLUMN: problems})
@@ -477,7 +476,7 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
         return
     header = _header(path, b";", None)
     batches_of_rows = _csv_rows(path, header, batch_size, delimiter=b";", quote=None, nulls=False)
-    no_rows: list[str | None] = []
+    no_rows: dict[int, str] = {}
     empty = pa.table({name: pa.array([], pa.string()) for name in header}), no_rows, np.zeros(0, np.int64)
     for rows, problems, numbers in itertools.chain(batches_of_rows, [empty]):
         if len(rows) == 0 and rows_before:
@@ -486,7 +485,7 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
         if "RegelNr" in header:
             ids = rows.column("RegelNr")
         else:
-            ids = pa.array(np.arange(rows_before + 1, rows_before + len(rows) + 1).astype(str), pa.string())
+            ids = _row_numbers(rows_before, len(rows))
         rows_before += len(rows)
         passed = {name: rows.column(name) for name in header if name not in ("RegelNr", string_column)}
         problems = _at_lines(_beyond(problems, beyond), numbers)
@@ -507,7 +506,7 @@ def _check_strings_are_readable(path: Path, head: list) -> None:
     readable = state == _text.READABLE
     line = int(head[0].numbers[0])
     if not readable.any():
-        problem = head[0].problems()[0]
+        problem = head[0].problems()[0]  # every line is unreadable, the first one too
         raise EpisodeFileError(
             f"{problem}, as every line of the first {n:,}: is this an episode file?", path=str(path), line=line
         )
@@ -529,22 +528,27 @@ def _spans(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
 
 
-def _beyond(problems: list[str | None], beyond: np.ndarray) -> list[str | None]:
+def _row_numbers(rows_before: int, n: int) -> pa.Array:
+    """The ids of rows without one: their 1-based row number in the file, as text."""
+    return pc.cast(pa.array(np.arange(rows_before + 1, rows_before + n + 1)), pa.string())
+
+
+def _beyond(problems: dict[int, str], beyond: np.ndarray) -> dict[int, str]:
     """The problems, and on a string with values after its 165 fields, that (they have no meaning)."""
     from nordgroup._text import STRING_FIELDS
 
     for row in np.flatnonzero(beyond).tolist():
         extra = f"{beyond[row]} values after the {STRING_FIELDS} fields of an episode string, not read"
-        problems[row] = f"{problems[row]}; {extra}" if problems[row] else extra
+        problems[row] = f"{problems[row]}; {extra}" if row in problems else extra
     return problems
 
 
-def _at_lines(problems: list[str | None], numbers: np.ndarray) -> pa.Array:
-    """The `line_problem` column: each problem with its line number."""
-    return pa.array(
-        [
-            None if problem is None else f"line {line}: {problem}"
-            for problem, line in zip(problems, numbers.tolist(), strict=True)
-        ],
-        pa.string(),
-    )
+def _at_lines(problems: dict[int, str], numbers: np.ndarray) -> pa.Array:
+    """The `line_problem` column: each problem with its line number, null on the other lines."""
+    rows = np.fromiter(problems, np.int64, len(problems))
+    texts = pa.array([f"line {numbers[row]}: {problems[row]}" for row in rows.tolist()], pa.string())
+    at = np.zeros(len(numbers), np.int64)
+    at[rows] = np.arange(len(rows))
+    missing = np.ones(len(numbers), np.bool_)
+    missing[rows] = False
+    return texts.take(pa.array(at, mask=missing))
