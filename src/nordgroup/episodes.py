@@ -155,9 +155,7 @@ def to_canonical(table: pa.Table, source: str = "table") -> pa.Table:
             columns[field.name] = _clean_discharge(column)
         elif field.name == "sex" and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             # national letters: M(ale), F(emale), K(vinne); anything else is unknown
-            letters = pc.utf8_upper(pc.utf8_trim_whitespace(column))
-            digits = pc.replace_substring_regex(pc.replace_substring_regex(letters, "^M$", "1"), "^[FK]$", "2")
-            columns[field.name] = _parse_integers(digits, field.type)
+            columns[field.name] = _parse_integers(pc.utf8_upper(column), field.type, letters=True)
         else:
             columns[field.name] = _cast(column, field, source)
     extra = [name for name in table.column_names if name not in EPISODE_SCHEMA.names]
@@ -306,14 +304,22 @@ def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedAr
         ) from error
 
 
-def _parse_integers(column: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray:
-    """Whole numbers from text; anything else (blank, `abc`, `x`) becomes null, never 0."""
-    text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
-    valid = pc.match_substring_regex(text, r"^-?\d{1,9}$")
-    numbers = pc.cast(pc.if_else(valid, text, "0"), pa.int64())
-    limits = np.iinfo(type_.to_pandas_dtype())  # a sex of `128` is no int8: unknown, not an error
-    valid = pc.and_(valid, pc.and_(pc.greater_equal(numbers, limits.min), pc.less_equal(numbers, limits.max)))
-    return pc.cast(pc.if_else(valid, numbers, pa.scalar(None, pa.int64())), type_)
+def _parse_integers(column: pa.ChunkedArray, type_: pa.DataType, *, letters: bool = False) -> pa.ChunkedArray:
+    """Whole numbers from text; anything else (blank, `abc`, `x`) becomes null, never 0. A value
+    out of the type's range is unknown too: a sex of `128` is no int8, not an error. `letters`:
+    sex as the national letters M(ale), F(emale), K(vinne) as well."""
+    from nordgroup._text import parse_integers
+
+    text = pc.utf8_trim_whitespace(pc.cast(pc.fill_null(column, ""), pa.large_string()))
+    limits = np.iinfo(type_.to_pandas_dtype())
+    chunks = []
+    for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        offsets = np.frombuffer(offsets_buffer, np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+        values, valid = parse_integers(data, offsets, int(limits.min), int(limits.max), letters)
+        chunks.append(pa.array(values.astype(type_.to_pandas_dtype()), type_, mask=~valid))
+    return pa.chunked_array(chunks, type_)
 
 
 def _wide_to_canonical(table: pa.Table, id_column: str | None) -> pa.Table:
