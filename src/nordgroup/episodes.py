@@ -488,10 +488,7 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
         if len(rows) == 0 and rows_before:
             return  # the empty batch only gives an empty file its schema
         columns, beyond = _text.split_episode_strings(*_spans(rows.column(string_column).combine_chunks()))
-        if "RegelNr" in header:
-            ids = rows.column("RegelNr")
-        else:
-            ids = _row_numbers(rows_before, len(rows))
+        ids = rows.column("RegelNr") if "RegelNr" in header else _row_numbers(rows_before, len(rows))
         rows_before += len(rows)
         passed = {name: rows.column(name) for name in header if name not in ("RegelNr", string_column)}
         problems = _at_lines(_beyond(problems, beyond), numbers)
