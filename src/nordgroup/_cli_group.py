@@ -9,6 +9,7 @@ import argparse
 import itertools
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from nordgroup.tables.model import DrgTables
 
 DEMO_TABLES = Path(__file__).resolve().parents[2] / "grouper_tables"
 _CHUNK = DEFAULT_BATCH_SIZE  # rows per kernel call on the command line: bounded memory, a moving progress bar
-_SUMMARY_COLUMNS = ("drg", "rtc", "flags")
 OK_RETURN_CODES = ("0", "A")  # the guide: "0 or the letter A means that the input data are correct"
 
 
@@ -58,13 +58,12 @@ def group_command(args: argparse.Namespace) -> int:
     first = next(results, None)
     if first is None:  # an empty input still gets an empty output with the result columns
         first = grouper.group(episodes.schema.empty_table())
-    tallied = []  # only the columns the summary reads: a few bytes per episode
+    tally = _Tally(pa.array(sorted(error_drgs(grouper.tables))))  # counts, whatever the number of episodes
     with ResultWriter(args.output, first.schema) as writer:
         for result in itertools.chain([first], results):
             writer.write(result)
-            tallied.append(result.select(_SUMMARY_COLUMNS))
-    result = pa.concat_tables(tallied)
-    print(summary(result, grouper.tables, time.perf_counter() - started, args.output, preparation))
+            tally.add(result)
+    print(tally.summary(grouper.tables, time.perf_counter() - started, args.output, preparation))
     return 0
 
 
@@ -80,6 +79,60 @@ def _progress(batches: pa.RecordBatchReader, quiet: bool) -> Iterator[pa.RecordB
             bar.update(len(batch))
 
 
+class _Tally:
+    """What the summary reports, counted batch by batch: memory is the distinct DRGs, not the episodes."""
+
+    def __init__(self, error_drg_codes: pa.Array):
+        self.error_drg_codes = error_drg_codes
+        self.episodes = self.errors = self.in_error = 0
+        self.flags = dict.fromkeys(FLAG_NAMES, 0)
+        self.drgs: Counter = Counter()  # in order of first appearance, which breaks ties in the top DRGs
+
+    def add(self, result: pa.Table | pa.RecordBatch) -> None:
+        self.episodes += len(result)
+        rtc = pc.fill_null(result["rtc"], "")
+        self.errors += pc.sum(pc.invert(pc.is_in(rtc, pa.array(OK_RETURN_CODES)))).as_py() or 0
+        self.in_error += pc.sum(pc.is_in(result["drg"], self.error_drg_codes)).as_py() or 0
+        flags = result["flags"].to_numpy()
+        for bit in self.flags:
+            self.flags[bit] += int(((flags & bit) != 0).sum())
+        for item in pc.value_counts(result["drg"]).to_pylist():
+            self.drgs[item["values"]] += item["counts"]
+
+    def summary(
+        self,
+        tables: DrgTables,
+        seconds: float,
+        output: str | None = None,
+        preparation: KernelPreparation | None = None,
+    ) -> str:
+        """One screen: episodes, DRGs, error DRGs (the 470 series), return codes other than 0/A,
+        unknown codes, time. The kernel's one-time compilation, when `preparation` says it happened
+        now, is shown apart: the rate printed is the grouping's."""
+        n = self.episodes
+        lines = [
+            f"tables      {tables.release.label} ({len(tables.rules)} rules)",
+            f"episodes    {n:,}",
+            f"DRGs        {len(self.drgs):,} distinct",
+            f"error DRGs  {self.in_error:,} in the error DRGs, the audit's error_drg "
+            f"({100 * self.in_error / max(n, 1):.2f} %)",
+            f"return code {self.errors:,} with a return code other than 0/A ({100 * self.errors / max(n, 1):.2f} %)",
+        ]
+        lines += [f"            {count:,} rows: {FLAG_NAMES[bit]}" for bit, count in self.flags.items() if count]
+        top = sorted(self.drgs.items(), key=lambda item: -item[1])[:5]
+        lines.append("top DRGs    " + ", ".join(f"{drg} ({count:,})" for drg, count in top))
+        if preparation is not None:
+            seconds -= preparation.seconds
+            if preparation.compiled:
+                lines.append(
+                    f"compiling   {preparation.seconds:.2f} s, once: the kernel is now cached and later runs skip this"
+                )
+        lines.append(f"time        {seconds:.2f} s ({n / max(seconds, 1e-9):,.0f} episodes/s, table loading included)")
+        if output:
+            lines.append(f"written     {output}")
+        return "\n".join(lines)
+
+
 def summary(
     result: pa.Table,
     tables: DrgTables,
@@ -87,38 +140,10 @@ def summary(
     output: str | None = None,
     preparation: KernelPreparation | None = None,
 ) -> str:
-    """One screen: episodes, DRGs, error DRGs (the 470 series), return codes other than 0/A, unknown codes, time.
-
-    The kernel's one-time compilation, when `preparation` says it happened now, is shown apart:
-    the rate printed is the grouping's."""
-    n = len(result)
-    errors = pc.sum(pc.invert(pc.is_in(pc.fill_null(result["rtc"], ""), pa.array(OK_RETURN_CODES)))).as_py() or 0
-    in_error = pc.sum(pc.is_in(result["drg"], pa.array(sorted(error_drgs(tables))))).as_py() or 0
-    flags = result["flags"].to_numpy()
-    lines = [
-        f"tables      {tables.release.label} ({len(tables.rules)} rules)",
-        f"episodes    {n:,}",
-        f"DRGs        {len(pc.unique(result['drg'])):,} distinct",
-        f"error DRGs  {in_error:,} in the error DRGs, the audit's error_drg ({100 * in_error / max(n, 1):.2f} %)",
-        f"return code {errors:,} with a return code other than 0/A ({100 * errors / max(n, 1):.2f} %)",
-    ]
-    for bit, name in FLAG_NAMES.items():
-        count = int(((flags & bit) != 0).sum())
-        if count:
-            lines.append(f"            {count:,} rows: {name}")
-    top = pc.value_counts(result["drg"]).to_pylist()
-    top.sort(key=lambda item: -item["counts"])
-    lines.append("top DRGs    " + ", ".join(f"{item['values']} ({item['counts']:,})" for item in top[:5]))
-    if preparation is not None:
-        seconds -= preparation.seconds
-        if preparation.compiled:
-            lines.append(
-                f"compiling   {preparation.seconds:.2f} s, once: the kernel is now cached and later runs skip this"
-            )
-    lines.append(f"time        {seconds:.2f} s ({n / max(seconds, 1e-9):,.0f} episodes/s, table loading included)")
-    if output:
-        lines.append(f"written     {output}")
-    return "\n".join(lines)
+    """The summary of one result table."""
+    tally = _Tally(pa.array(sorted(error_drgs(tables))))
+    tally.add(result)
+    return tally.summary(tables, seconds, output, preparation)
 
 
 def synth_command(args: argparse.Namespace) -> int:

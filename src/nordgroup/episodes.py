@@ -156,9 +156,7 @@ def to_canonical(table: pa.Table, source: str = "table") -> pa.Table:
             columns[field.name] = _clean_discharge(column)
         elif field.name == "sex" and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             # national letters: M(ale), F(emale), K(vinne); anything else is unknown
-            letters = pc.utf8_upper(pc.utf8_trim_whitespace(column))
-            digits = pc.replace_substring_regex(pc.replace_substring_regex(letters, "^M$", "1"), "^[FK]$", "2")
-            columns[field.name] = _parse_integers(digits, field.type)
+            columns[field.name] = _parse_integers(pc.utf8_upper(column), field.type, letters=True)
         else:
             columns[field.name] = _cast(column, field, source)
     extra = [name for name in table.column_names if name not in EPISODE_SCHEMA.names]
@@ -309,14 +307,22 @@ def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedAr
         ) from error
 
 
-def _parse_integers(column: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray:
-    """Whole numbers from text; anything else (blank, `abc`, `x`) becomes null, never 0."""
-    text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
-    valid = pc.match_substring_regex(text, r"^-?\d{1,9}$")
-    numbers = pc.cast(pc.if_else(valid, text, "0"), pa.int64())
-    limits = np.iinfo(type_.to_pandas_dtype())  # a sex of `128` is no int8: unknown, not an error
-    valid = pc.and_(valid, pc.and_(pc.greater_equal(numbers, limits.min), pc.less_equal(numbers, limits.max)))
-    return pc.cast(pc.if_else(valid, numbers, pa.scalar(None, pa.int64())), type_)
+def _parse_integers(column: pa.ChunkedArray, type_: pa.DataType, *, letters: bool = False) -> pa.ChunkedArray:
+    """Whole numbers from text; anything else (blank, `abc`, `x`) becomes null, never 0. A value
+    out of the type's range is unknown too: a sex of `128` is no int8, not an error. `letters`:
+    sex as the national letters M(ale), F(emale), K(vinne) as well."""
+    from nordgroup._text import parse_integers
+
+    text = pc.utf8_trim_whitespace(pc.cast(pc.fill_null(column, ""), pa.large_string()))
+    limits = np.iinfo(type_.to_pandas_dtype())
+    chunks = []
+    for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        offsets = np.frombuffer(offsets_buffer, np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+        values, valid = parse_integers(data, offsets, int(limits.min), int(limits.max), letters)
+        chunks.append(pa.array(values.astype(type_.to_pandas_dtype()), type_, mask=~valid))
+    return pa.chunked_array(chunks, type_)
 
 
 def _wide_to_canonical(table: pa.Table, id_column: str | None) -> pa.Table:
@@ -382,9 +388,9 @@ def _csv_tables(
 
 def _csv_rows(
     path: Path, header: list[str], batch_size: int, *, delimiter: bytes, quote: bytes | None, nulls: bool
-) -> Iterator[tuple[pa.Table, list[str | None], np.ndarray]]:
-    """Per batch of lines: the header's columns as text (null on unreadable lines), each line's
-    problem and its line number."""
+) -> Iterator[tuple[pa.Table, dict[int, str], np.ndarray]]:
+    """Per batch of lines: the header's columns as text (null on unreadable lines), the problems
+    of the unreadable lines by their index in the batch, and each line's number."""
     from nordgroup import _text
 
     parse = pacsv.ParseOptions(delimiter=delimiter.decode(), quote_char=quote.decode() if quote else False)
@@ -408,10 +414,9 @@ def _csv_rows(
             rows = rows.take(pa.array(np.cumsum(readable) - 1, mask=~readable))
         else:
             rows = pa.table({name: pa.nulls(len(lines), pa.string()) for name in header})
-        problems = [
-            problem or (None if ok else f"{fields} fields, the header has {len(header)}")
-            for problem, ok, fields in zip(lines.problems(), readable.tolist(), lines.fields.tolist(), strict=True)
-        ]
+        problems = lines.problems()
+        for row in np.flatnonzero(~readable).tolist():
+            problems.setdefault(row, f"{lines.fields[row]} fields, the header has {len(header)}")
         yield rows, problems, lines.numbers
 
 
@@ -466,7 +471,7 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
             columns, beyond = _text.split_episode_strings(
                 lines.data, lines.starts, np.where(readable, lines.ends, lines.starts)
             )
-            ids = pa.array(np.arange(rows_before + 1, rows_before + len(lines) + 1).astype(str), pa.string())
+            ids = _row_numbers(rows_before, len(lines))
             rows_before += len(lines)
             problems = _at_lines(_beyond(lines.problems(), beyond), lines.numbers)
             yield pa.table({"episode_id": ids, **columns, PROBLEM_COLUMN: problems})
@@ -480,16 +485,13 @@ def _norwegian_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
         return
     header = _header(path, b";", None)
     batches_of_rows = _csv_rows(path, header, batch_size, delimiter=b";", quote=None, nulls=False)
-    no_rows: list[str | None] = []
+    no_rows: dict[int, str] = {}
     empty = pa.table({name: pa.array([], pa.string()) for name in header}), no_rows, np.zeros(0, np.int64)
     for rows, problems, numbers in itertools.chain(batches_of_rows, [empty]):
         if len(rows) == 0 and rows_before:
             return  # the empty batch only gives an empty file its schema
         columns, beyond = _text.split_episode_strings(*_spans(rows.column(string_column).combine_chunks()))
-        if "RegelNr" in header:
-            ids = rows.column("RegelNr")
-        else:
-            ids = pa.array(np.arange(rows_before + 1, rows_before + len(rows) + 1).astype(str), pa.string())
+        ids = rows.column("RegelNr") if "RegelNr" in header else _row_numbers(rows_before, len(rows))
         rows_before += len(rows)
         passed = {name: rows.column(name) for name in header if name not in ("RegelNr", string_column)}
         problems = _at_lines(_beyond(problems, beyond), numbers)
@@ -510,7 +512,7 @@ def _check_strings_are_readable(path: Path, head: list) -> None:
     readable = state == _text.READABLE
     line = int(head[0].numbers[0])
     if not readable.any():
-        problem = head[0].problems()[0]
+        problem = head[0].problems()[0]  # every line is unreadable, the first one too
         raise EpisodeFileError(
             f"{problem}, as every line of the first {n:,}: is this an episode file?", path=str(path), line=line
         )
@@ -532,22 +534,27 @@ def _spans(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
 
 
-def _beyond(problems: list[str | None], beyond: np.ndarray) -> list[str | None]:
+def _row_numbers(rows_before: int, n: int) -> pa.Array:
+    """The ids of rows without one: their 1-based row number in the file, as text."""
+    return pc.cast(pa.array(np.arange(rows_before + 1, rows_before + n + 1)), pa.string())
+
+
+def _beyond(problems: dict[int, str], beyond: np.ndarray) -> dict[int, str]:
     """The problems, and on a string with values after its 165 fields, that (they have no meaning)."""
     from nordgroup._text import STRING_FIELDS
 
     for row in np.flatnonzero(beyond).tolist():
         extra = f"{beyond[row]} values after the {STRING_FIELDS} fields of an episode string, not read"
-        problems[row] = f"{problems[row]}; {extra}" if problems[row] else extra
+        problems[row] = f"{problems[row]}; {extra}" if row in problems else extra
     return problems
 
 
-def _at_lines(problems: list[str | None], numbers: np.ndarray) -> pa.Array:
-    """The `line_problem` column: each problem with its line number."""
-    return pa.array(
-        [
-            None if problem is None else f"line {line}: {problem}"
-            for problem, line in zip(problems, numbers.tolist(), strict=True)
-        ],
-        pa.string(),
-    )
+def _at_lines(problems: dict[int, str], numbers: np.ndarray) -> pa.Array:
+    """The `line_problem` column: each problem with its line number, null on the other lines."""
+    rows = np.fromiter(problems, np.int64, len(problems))
+    texts = pa.array([f"line {numbers[row]}: {problems[row]}" for row in rows.tolist()], pa.string())
+    at = np.zeros(len(numbers), np.int64)
+    at[rows] = np.arange(len(rows))
+    missing = np.ones(len(numbers), np.bool_)
+    missing[rows] = False
+    return texts.take(pa.array(at, mask=missing))
