@@ -15,8 +15,10 @@ import zlib
 from pathlib import Path
 
 from nordgroup import Grouper, load_tables
-from nordgroup.audit import audit, drg_points, indicators, review_sample
-from nordgroup.synth import synthesize
+from nordgroup.episodes.synth import synthesize
+from nordgroup.review.findings import audit, drg_points
+from nordgroup.review.indicators import indicators
+from nordgroup.review.sample import review_sample
 
 TABLES = Path(__file__).resolve().parents[2] / "shared" / "norddrg" / "nor" / "DefinitionData_NOR_2017_PR1aN.zip"
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 import nordgroup as ng
 import nordgroup.dask
-from nordgroup.synth import synthesize
+from nordgroup.episodes.synth import synthesize
 
 TABLES = Path(__file__).resolve().parents[1].parent / "shared/norddrg/nor/DefinitionData_NOR_2017_PR1aN.zip"
 _FILE_ROWS = 1_000_000

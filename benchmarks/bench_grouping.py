@@ -3,7 +3,7 @@
 Run: `python benchmarks/bench_grouping.py [--sizes 40000 1000000] [--baseline ../main/src]` from
 the repository root, with `../shared` beside it. Every number is measured in this run; the
 baseline for the ratios is the readable reference grouper (pure Python) measured on a sample of
-the same episodes. Two episode mixes: synthetic (`nordgroup.synth`) and the oracle files' 2017
+the same episodes. Two episode mixes: synthetic (`nordgroup.episodes.synth`) and the oracle files' 2017
 episodes (their codes as hospitals write them: lower case, pairs, unknown codes), repeated to the
 size asked. `--baseline SRC` also times end-to-end grouping of both mixes with the code in SRC
 (another checkout's `src`), in a subprocess of the same run.
@@ -25,12 +25,12 @@ import numba
 import pyarrow as pa
 
 import nordgroup as ng
-from nordgroup import _kernel
-from nordgroup.encode import encode_episodes
-from nordgroup.episodes import to_canonical
-from nordgroup.explain import episode_from_row
-from nordgroup.reference import group_episode
-from nordgroup.synth import synthesize
+from nordgroup.engine import kernel as _kernel
+from nordgroup.engine.encode import encode_episodes
+from nordgroup.engine.explain import episode_from_row
+from nordgroup.engine.reference import group_episode
+from nordgroup.episodes.layouts import to_canonical
+from nordgroup.episodes.synth import synthesize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared/norddrg/nor"
 TABLES = SHARED / "DefinitionData_NOR_2017_PR1aN.zip"

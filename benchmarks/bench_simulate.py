@@ -20,9 +20,11 @@ import numpy as np
 import pyarrow as pa
 
 from nordgroup import Grouper, load_tables
-from nordgroup.money import DrgWeight, Financing, WeightTable
-from nordgroup.simulate import Baseline, PromoteSpecificSecondary, RemoveCodes, Scenario, simulate
-from nordgroup.synth import synthesize
+from nordgroup.episodes.synth import synthesize
+from nordgroup.money.financing import Financing
+from nordgroup.money.scenario import PromoteSpecificSecondary, RemoveCodes, Scenario
+from nordgroup.money.simulation import Baseline, simulate
+from nordgroup.money.weights import DrgWeight, WeightTable
 
 NOR = Path(__file__).resolve().parents[2] / "shared" / "norddrg" / "nor"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from nordgroup.explain import episode_from_row
-from nordgroup.reference import Episode
+from nordgroup.engine.explain import episode_from_row
+from nordgroup.engine.reference import Episode
 
 
 def reference_episodes(table: pa.Table) -> list[Episode]:

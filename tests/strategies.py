@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 from hypothesis import strategies as st
 
-from nordgroup.episodes import EPISODE_SCHEMA
+from nordgroup.episodes.layouts import EPISODE_SCHEMA
 from nordgroup.tables.model import DrgTables
 
 

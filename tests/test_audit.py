@@ -13,10 +13,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from nordgroup.audit import FINDING_SCHEMA, audit, audit_report, drg_points, error_drgs, indicators, review_sample
-from nordgroup.blocklist import BlockListError, default_block_list, load_block_list
-from nordgroup.episodes import episodes_from_records
-from nordgroup.synth import synthesize
+from nordgroup.episodes.layouts import episodes_from_records
+from nordgroup.episodes.synth import synthesize
+from nordgroup.review.blocklist import BlockListError, default_block_list, load_block_list
+from nordgroup.review.findings import audit, drg_points
+from nordgroup.review.indicators import indicators
+from nordgroup.review.kinds import FINDING_SCHEMA, error_drgs
+from nordgroup.review.report import audit_report
+from nordgroup.review.sample import review_sample
 from nordgroup.tables.model import DiagnosisProperties
 
 from .conftest import DEMO_TABLES
@@ -290,10 +294,10 @@ def test_report_is_one_file_with_charts(grouper, tmp_path):
 
 def test_the_audit_command_writes_what_the_library_finds(tmp_path):
     """`nordgroup audit` with weights and a sample: the files hold the library's answer; bad weights exit 2."""
-    from nordgroup.cli import main
-    from nordgroup.episodes import read_episodes, write_table
-    from nordgroup.grouper import Grouper
-    from nordgroup.money import load_weights
+    from nordgroup.cli.grammar import main
+    from nordgroup.engine.grouper import Grouper
+    from nordgroup.episodes.layouts import read_episodes, write_table
+    from nordgroup.money.weights import load_weights
     from nordgroup.tables.load import load_tables
 
     tables = load_tables(DEMO_TABLES)
@@ -318,7 +322,7 @@ def test_the_audit_command_writes_what_the_library_finds(tmp_path):
 
 
 def _demo_grouper():
-    from nordgroup.grouper import Grouper
+    from nordgroup.engine.grouper import Grouper
     from nordgroup.tables.load import load_tables
 
     return Grouper(load_tables(DEMO_TABLES))
@@ -368,7 +372,9 @@ def test_points_at_stake_come_from_the_pricing():
 
 def test_care_type_is_counted_the_same_in_audit_and_money():
     """One definition: the input `care_type` column where filled, else duration 0 = outpatient."""
-    from nordgroup.money import casemix, load_financing, load_weights, price_episodes
+    from nordgroup.money.financing import load_financing
+    from nordgroup.money.pricing import casemix, price_episodes
+    from nordgroup.money.weights import load_weights
 
     grouper = _demo_grouper()
     records = [
@@ -404,7 +410,8 @@ def test_care_type_is_counted_the_same_in_audit_and_money():
 def test_invoice_review_gives_money_and_compares_the_invoiced_amount():
     """With financing the mismatch carries money (points x 45 000 x 0.5); an invoiced amount that
     is not what the regrouped DRG pays is an `amount_mismatch`, one that is (to the krone) is not."""
-    from nordgroup.money import load_financing, load_weights
+    from nordgroup.money.financing import load_financing
+    from nordgroup.money.weights import load_weights
 
     grouper = _demo_grouper()
     weights = load_weights(DEMO_TABLES / "weights_demo.csv")

@@ -16,9 +16,11 @@ import tempfile
 import numpy as np
 import pytest
 
-from nordgroup.audit import audit, audit_report, review_sample
-from nordgroup.money import load_weights
-from nordgroup.synth import synthesize
+from nordgroup.episodes.synth import synthesize
+from nordgroup.money.weights import load_weights
+from nordgroup.review.findings import audit
+from nordgroup.review.report import audit_report
+from nordgroup.review.sample import review_sample
 from nordgroup.tables.load import load_tables
 
 from .conftest import DEMO_TABLES
@@ -130,7 +132,7 @@ def test_report_layout_no_overlap_and_wide_tables_scroll(tmp_path):
     overlap and no legend lies over a plotted area; every table's box stays inside the page and the
     27-column indicator table scrolls sideways inside it."""
     browser = _chromium()
-    from nordgroup.grouper import Grouper
+    from nordgroup.engine.grouper import Grouper
 
     tables = load_tables(DEMO_TABLES)
     grouper = Grouper(tables)

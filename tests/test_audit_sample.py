@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nordgroup.audit import FINDING_SCHEMA
-from nordgroup.audit_sample import SampleSizeWarning, review_sample
-from nordgroup.episodes import episodes_from_records
+from nordgroup.episodes.layouts import episodes_from_records
+from nordgroup.review.kinds import FINDING_SCHEMA
+from nordgroup.review.sample import SampleSizeWarning, review_sample
 
 
 def _episodes(units: list[str], periods: list, **extra) -> pa.Table:

@@ -13,12 +13,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from nordgroup.audit import audit, audit_report, indicators
-from nordgroup.cli import main
-from nordgroup.episodes import write_table
-from nordgroup.grouper import Grouper
-from nordgroup.money import load_weights
-from nordgroup.synth import synthesize
+from nordgroup.cli.grammar import main
+from nordgroup.engine.grouper import Grouper
+from nordgroup.episodes.layouts import write_table
+from nordgroup.episodes.synth import synthesize
+from nordgroup.money.weights import load_weights
+from nordgroup.review.findings import audit
+from nordgroup.review.indicators import indicators
+from nordgroup.review.report import audit_report
 from nordgroup.tables.load import load_tables
 
 from .conftest import DEMO_TABLES

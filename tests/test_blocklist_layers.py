@@ -8,10 +8,10 @@ import datetime
 import pyarrow as pa
 import pytest
 
-from nordgroup.audit import audit
-from nordgroup.blocklist import BlockListError, layered_block_list, load_block_list
-from nordgroup.cli import main
-from nordgroup.episodes import episodes_from_records, write_table
+from nordgroup.cli.grammar import main
+from nordgroup.episodes.layouts import episodes_from_records, write_table
+from nordgroup.review.blocklist import BlockListError, layered_block_list, load_block_list
+from nordgroup.review.findings import audit
 
 from .conftest import RELEASES, shared_path
 

@@ -7,8 +7,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from nordgroup.cli import main
-from nordgroup.explore import drgs_for_code
+from nordgroup.cli.grammar import main
+from nordgroup.explore.reachability import drgs_for_code
 from nordgroup.tables import load_tables
 from tests.conftest import DEMO_TABLES, RELEASES, shared_path
 
@@ -107,7 +107,7 @@ def test_every_subcommand_names_a_handler_that_exists():
     import argparse
     import importlib
 
-    from nordgroup.cli import main_parser
+    from nordgroup.cli.grammar import main_parser
 
     def handlers(parser: argparse.ArgumentParser):
         for action in parser._subparsers._group_actions if parser._subparsers else ():
@@ -150,9 +150,10 @@ def test_group_summary_names_error_drgs_and_return_codes_apart(nor_grouper):
 
     import pyarrow.compute as pc
 
-    from nordgroup._cli_group import summary
-    from nordgroup.audit import audit, error_drgs
-    from nordgroup.synth import synthesize
+    from nordgroup.cli.group import summary
+    from nordgroup.episodes.synth import synthesize
+    from nordgroup.review.findings import audit
+    from nordgroup.review.kinds import error_drgs
 
     grouper = nor_grouper(2017)
     episodes = synthesize(grouper.tables, 3000, seed=3)
@@ -201,8 +202,8 @@ def test_price_reads_a_weight_list_through_weights_columns(tmp_path, capsys):
     `--by drg` prints each DRG's name."""
     import pyarrow.csv as pacsv
 
-    from nordgroup.episodes import write_table
-    from nordgroup.synth import synthesize
+    from nordgroup.episodes.layouts import write_table
+    from nordgroup.episodes.synth import synthesize
 
     write_table(synthesize(load_tables(DEMO_TABLES), 300, seed=8), tmp_path / "e.parquet")
     text = (DEMO_TABLES / "weights_demo.csv").read_text().splitlines()

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nordgroup as ng
-from nordgroup.episodes import episodes_from_records
-from nordgroup.reference import Episode, group_episode
+from nordgroup.engine.reference import Episode, group_episode
+from nordgroup.episodes.layouts import episodes_from_records
 from tests import strategies
 from tests.conftest import DEMO_TABLES
 from tests.helpers import reference_episodes

@@ -9,9 +9,12 @@ import pyarrow.compute as pc
 import pytest
 
 from nordgroup import Grouper, episodes_from_records, load_tables
-from nordgroup.comparison import MIN_EPISODES, TOO_FEW, compare, icd10_chapter
-from nordgroup.money import Financing, group_and_price, load_weights
-from nordgroup.synth import synthesize
+from nordgroup.episodes.synth import synthesize
+from nordgroup.money.financing import Financing
+from nordgroup.money.pricing import group_and_price
+from nordgroup.money.weights import load_weights
+from nordgroup.review._agreement import MIN_EPISODES, TOO_FEW
+from nordgroup.review.comparison import compare, icd10_chapter
 from tests.conftest import DEMO_TABLES
 
 YEAR = 2017

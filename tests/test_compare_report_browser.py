@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from nordgroup import Grouper, load_tables
-from nordgroup.comparison import compare
-from nordgroup.money import load_weights
-from nordgroup.synth import synthesize
+from nordgroup.episodes.synth import synthesize
+from nordgroup.money.weights import load_weights
+from nordgroup.review.comparison import compare
 from tests.conftest import DEMO_TABLES
 from tests.test_audit_report_browser import _chromium, _screenshot
 from tests.test_compare import _ai_coding

@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nordgroup import _kernel
-from nordgroup.compile import LIMIT_OPS, _limit_bands
-from nordgroup.encode import MISSING
+from nordgroup.engine import kernel as _kernel
+from nordgroup.engine.compile import LIMIT_OPS, _limit_bands
+from nordgroup.engine.encode import MISSING
 
 limits = st.lists(
     st.one_of(st.just((0, 0)), st.tuples(st.sampled_from(sorted(LIMIT_OPS.values())), st.integers(0, 50_000))),
@@ -62,7 +62,7 @@ def test_compiled_arrays_do_not_depend_on_the_hash_seed():
     from tests.conftest import DEMO_TABLES
 
     code = (
-        "import hashlib; from nordgroup import load_tables; from nordgroup.compile import compile_tables; "
+        "import hashlib; from nordgroup import load_tables; from nordgroup.engine.compile import compile_tables; "
         f"arrays = compile_tables(load_tables({str(DEMO_TABLES)!r})).kernel_arrays(); "
         "print(hashlib.sha256(b''.join(getattr(a, 'tobytes', lambda: repr(a).encode())() for a in arrays)).hexdigest())"
     )

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from nordgroup import Grouper, load_tables
-from nordgroup.synth import synthesize
+from nordgroup.episodes.synth import synthesize
 from tests.conftest import DEMO_TABLES
 
 pd = pytest.importorskip("pandas")

@@ -9,10 +9,12 @@ import pyarrow as pa
 import pytest
 
 from nordgroup import Grouper, load_tables, read_episodes
-from nordgroup.audit import audit  # the function: `nordgroup.audit` is the module once it is imported
-from nordgroup.money import load_financing, load_weights
-from nordgroup.simulate import Baseline, PromoteSpecificSecondary, Scenario, simulate
-from nordgroup.synth import synthesize
+from nordgroup.episodes.synth import synthesize
+from nordgroup.money.financing import load_financing
+from nordgroup.money.scenario import PromoteSpecificSecondary, Scenario
+from nordgroup.money.simulation import Baseline, simulate
+from nordgroup.money.weights import load_weights
+from nordgroup.review.findings import audit  # the function: `nordgroup.audit` is the module once it is imported
 from tests.conftest import DEMO_TABLES
 
 pd = pytest.importorskip("pandas")

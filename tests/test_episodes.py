@@ -7,7 +7,7 @@ import pytest
 
 import nordgroup as ng
 from nordgroup.codes import clean_written_code, split_written_diagnosis
-from nordgroup.encode import FLAG_CODE_CLEANED, FLAG_MISSING_AGE, FLAG_UNKNOWN_PRINCIPAL, FLAG_UNKNOWN_PROCEDURE
+from nordgroup.engine.encode import FLAG_CODE_CLEANED, FLAG_MISSING_AGE, FLAG_UNKNOWN_PRINCIPAL, FLAG_UNKNOWN_PROCEDURE
 from tests.conftest import DEMO_TABLES
 
 
@@ -51,7 +51,7 @@ class TestLayouts:
 
     @pytest.mark.parametrize("suffix", [".parquet", ".arrow", ".csv"])
     def test_results_write_in_every_format(self, tmp_path, demo_grouper, suffix):
-        from nordgroup.synth import synthesize
+        from nordgroup.episodes.synth import synthesize
 
         result = demo_grouper.group(synthesize(demo_grouper.tables, 50, seed=1))
         path = tmp_path / f"out{suffix}"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nordgroup.episodes import episodes_from_records
-from nordgroup.explain import episode_from_row, explain_episode
+from nordgroup.engine.explain import episode_from_row, explain_episode
+from nordgroup.episodes.layouts import episodes_from_records
 from tests.conftest import DEMO_TABLES
 
 YEAR = 2017
@@ -100,7 +100,7 @@ def test_the_return_code_meaning_says_whether_the_release_gives_it(tables_2017):
     """The Norwegian JSON has no rtc table: its meanings are nordgroup's defaults, and say so; the demo
     NDMS tables carry their own, shown as they are."""
     from nordgroup import load_tables
-    from nordgroup.audit import RETURN_CODE_MEANINGS
+    from nordgroup.tables.model import RETURN_CODE_MEANINGS
 
     record = {"diagnoses": ["I210"], "sex": 1, "age_days": 20_000, "duration_days": 3, "discharge": "N"}
     norwegian = explain_episode(tables_2017, record)

@@ -8,10 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nordgroup import explore
-from nordgroup.episodes import episodes_from_records
-from nordgroup.explore import Unreachable, code_info, code_satisfies, diff_tables, drg_contents, drgs_for_code
-from nordgroup.reference import Episode, diagnosis_properties, group_episode, recode_sex
+from nordgroup.engine.reference import Episode, diagnosis_properties, group_episode, recode_sex
+from nordgroup.episodes.layouts import episodes_from_records
+from nordgroup.explore import _search
+from nordgroup.explore.conditions import Unreachable, code_satisfies
+from nordgroup.explore.contents import drg_contents
+from nordgroup.explore.diff import diff_tables
+from nordgroup.explore.properties import code_info
+from nordgroup.explore.reachability import drgs_for_code
 from tests.conftest import DEMO_TABLES
 
 YEAR = 2017
@@ -161,12 +165,12 @@ def test_built_witnesses_change_only_the_speed(tables_2017, monkeypatch, code, r
     """Most witnesses are built from the rule's columns without a search; the solver alone decides
     every rule the same way (the same rules reached, the same rules unreachable)."""
     built = []
-    guess = explore._Search._guess
-    monkeypatch.setattr(explore._Search, "_guess", lambda *args: built.append(guess(*args)) or built[-1])
+    guess = _search._Search._guess
+    monkeypatch.setattr(_search._Search, "_guess", lambda *args: built.append(guess(*args)) or built[-1])
     answer = drgs_for_code(tables_2017, code, role)
     found = [episode for episode in built if episode is not None]
     assert len(answer.witnesses) > len(found) > len(answer.witnesses) / 2
-    monkeypatch.setattr(explore._Search, "_guess", lambda *args: None)
+    monkeypatch.setattr(_search._Search, "_guess", lambda *args: None)
     searched = drgs_for_code(tables_2017, code, role)
     assert searched.drgs == answer.drgs
     assert searched.witnesses.keys() == answer.witnesses.keys()

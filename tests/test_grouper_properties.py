@@ -6,7 +6,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nordgroup.reference import group_episode
+from nordgroup.engine.reference import group_episode
 from tests import strategies
 from tests.helpers import reference_episodes
 
@@ -67,7 +67,7 @@ def test_grouping_in_chunks_equals_grouping_at_once(nor_grouper, nor_tables):
 
 def test_parallel_and_serial_kernels_agree_on_a_large_batch(nor_grouper, nor_tables):
     """Above the parallel threshold the kernel runs in threads; results must not depend on it."""
-    from nordgroup.synth import synthesize
+    from nordgroup.episodes.synth import synthesize
 
     tables = nor_tables(YEAR)
     batch = synthesize(tables, 30_000, seed=7)

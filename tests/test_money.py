@@ -11,20 +11,10 @@ import pyarrow as pa
 import pytest
 
 from nordgroup.exceptions import TableFormatError
-from nordgroup.money import (
-    WEIGHT_COLUMNS,
-    CostWeightRules,
-    DrgWeight,
-    Financing,
-    casemix,
-    cost_vs_reimbursement,
-    load_financing,
-    load_weights,
-    name_drgs,
-    parse_weight_columns,
-    price_episodes,
-    weights_from_costs,
-)
+from nordgroup.money.financing import Financing, load_financing
+from nordgroup.money.kpp import CostWeightRules, cost_vs_reimbursement, weights_from_costs
+from nordgroup.money.pricing import casemix, price_episodes
+from nordgroup.money.weights import WEIGHT_COLUMNS, DrgWeight, load_weights, name_drgs, parse_weight_columns
 from nordgroup.tables import load_tables
 from tests.conftest import DEMO_TABLES
 

@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 import pytest
 
 import nordgroup as ng
-from nordgroup.reference import group_episode
+from nordgroup.engine.reference import group_episode
 from tests.conftest import REFERENCE_YEAR, shared_path
 from tests.helpers import reference_episodes
 

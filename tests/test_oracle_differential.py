@@ -27,8 +27,8 @@ import pytest
 
 import nordgroup as ng
 from nordgroup.codes import clean_written_code, split_written_diagnosis
-from nordgroup.encode import FLAG_CODE_CLEANED, FLAG_MISSING_AGE, FLAG_MISSING_DURATION, FLAG_UNKNOWN_PRINCIPAL
-from nordgroup.reference import derive_features, first_failed_condition
+from nordgroup.engine.encode import FLAG_CODE_CLEANED, FLAG_MISSING_AGE, FLAG_MISSING_DURATION, FLAG_UNKNOWN_PRINCIPAL
+from nordgroup.engine.reference import derive_features, first_failed_condition
 from tests.conftest import shared_path
 from tests.helpers import reference_episodes
 

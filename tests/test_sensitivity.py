@@ -9,11 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from nordgroup import episodes_from_records
-from nordgroup.drg_sensitivity import SENSITIVITY_SCHEMA, carried_by_one_code, sensitivity
-from nordgroup.explain import episode_from_row
-from nordgroup.money import Financing, group_and_price, load_weights
-from nordgroup.reference import group_episode
-from nordgroup.synth import synthesize
+from nordgroup.engine.explain import episode_from_row
+from nordgroup.engine.reference import group_episode
+from nordgroup.episodes.synth import synthesize
+from nordgroup.money.financing import Financing
+from nordgroup.money.pricing import group_and_price
+from nordgroup.money.weights import load_weights
+from nordgroup.review.sensitivity import SENSITIVITY_SCHEMA, carried_by_one_code, sensitivity
 from tests import strategies
 from tests.conftest import DEMO_TABLES
 

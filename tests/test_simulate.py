@@ -9,20 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nordgroup import Grouper, episodes_from_records, load_tables
+from nordgroup.episodes.synth import synthesize
 from nordgroup.exceptions import TableFormatError
-from nordgroup.money import load_financing, load_weights
-from nordgroup.simulate import (
-    Baseline,
-    PromoteSpecificSecondary,
-    RemoveCodes,
-    ReplaceCodes,
-    Scenario,
-    apply_scenario,
-    extrapolate_sample,
-    load_scenario,
-    simulate,
-)
-from nordgroup.synth import synthesize
+from nordgroup.money.extrapolate import extrapolate_sample
+from nordgroup.money.financing import load_financing
+from nordgroup.money.recoding import apply_scenario
+from nordgroup.money.scenario import PromoteSpecificSecondary, RemoveCodes, ReplaceCodes, Scenario, load_scenario
+from nordgroup.money.simulation import Baseline, simulate
+from nordgroup.money.weights import load_weights
 from tests.conftest import DEMO_TABLES
 
 _state: dict[str, object] = {}
@@ -193,8 +187,8 @@ def test_scenario_file_values_are_checked_where_they_are_read(tmp_path, text, co
 
 
 def test_report_and_cli(tmp_path):
-    from nordgroup.cli import main
-    from nordgroup.episodes import write_table
+    from nordgroup.cli.grammar import main
+    from nordgroup.episodes.layouts import write_table
 
     baseline = demo_baseline()
     episodes = synthesize(baseline.grouper.tables, 300, seed=4)
@@ -279,8 +273,8 @@ def test_stratified_bootstrap_runs():
 
 def _reviewed_sample_run(tmp_path, *extra):
     """`nordgroup simulate` on a reviewed sample with two design strata of unequal probability."""
-    from nordgroup.cli import main
-    from nordgroup.episodes import write_table
+    from nordgroup.cli.grammar import main
+    from nordgroup.episodes.layouts import write_table
 
     baseline = demo_baseline()
     episodes = synthesize(baseline.grouper.tables, 600, seed=21)

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import nordgroup as ng
-from nordgroup import _text
-from nordgroup.encode import FLAG_UNREADABLE_LINE
-from nordgroup.episodes import PROBLEM_COLUMN, ResultWriter, iter_episodes
+from nordgroup.engine.encode import FLAG_UNREADABLE_LINE
+from nordgroup.episodes import _text
+from nordgroup.episodes.layouts import PROBLEM_COLUMN, ResultWriter, iter_episodes
 from nordgroup.exceptions import EpisodeFileError
 from tests.conftest import DEMO_TABLES
 
@@ -243,7 +243,7 @@ def test_a_file_that_cannot_be_read_at_all_names_file_line_and_column(tmp_path, 
 
 @pytest.fixture(scope="module")
 def synthetic(demo_grouper):
-    from nordgroup.synth import synthesize
+    from nordgroup.episodes.synth import synthesize
 
     return synthesize(demo_grouper.tables, 2_500, seed=3)
 
@@ -283,8 +283,8 @@ def test_an_interrupted_write_leaves_nothing_under_the_final_name(tmp_path, synt
 
 
 def test_group_command_interrupted_midway_keeps_the_old_output(tmp_path, monkeypatch, synthetic):
-    from nordgroup import cli
-    from nordgroup.grouper import Grouper
+    from nordgroup.cli import grammar as cli
+    from nordgroup.engine.grouper import Grouper
 
     source = tmp_path / "episodes.parquet"
     ng.write_table(synthetic, source)
@@ -297,7 +297,7 @@ def test_group_command_interrupted_midway_keeps_the_old_output(tmp_path, monkeyp
                 raise KeyboardInterrupt
             yield self.group(batch)
 
-    monkeypatch.setattr("nordgroup._cli_group._CHUNK", 1000)
+    monkeypatch.setattr("nordgroup.cli.group._CHUNK", 1000)
     monkeypatch.setattr(Grouper, "group_batches", interrupted)
     with pytest.raises(KeyboardInterrupt):
         cli.main(["group", "--tables", str(DEMO_TABLES), str(source), str(output), "--quiet"])
@@ -306,7 +306,7 @@ def test_group_command_interrupted_midway_keeps_the_old_output(tmp_path, monkeyp
 
 
 def test_group_command_streams_a_string_file_with_a_bad_line(tmp_path, capsys):
-    from nordgroup import cli
+    from nordgroup.cli import grammar as cli
 
     source = tmp_path / "cases.txt"
     source.write_text("1,100,H,2,,I219\n\xff\n2,100,H,2,,J189\n", encoding="latin-1")

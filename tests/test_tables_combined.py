@@ -19,9 +19,9 @@ import pyarrow as pa
 import pytest
 
 from nordgroup import Grouper, read_episodes
-from nordgroup.cli import main
+from nordgroup.cli.grammar import main
+from nordgroup.episodes.synth import synthesize
 from nordgroup.exceptions import TableFormatError
-from nordgroup.synth import synthesize
 from nordgroup.tables import load_tables
 from nordgroup.tables._export import write_workbook
 from nordgroup.tables.model import DrgTables
@@ -293,7 +293,7 @@ def test_a_chosen_version_exports_as_a_national_release(release, tmp_path):
 def test_cli_explains_with_the_chosen_version(release, episodes, capsys, tmp_path, monkeypatch):
     import json
 
-    from nordgroup.episodes import write_table
+    from nordgroup.episodes.layouts import write_table
 
     monkeypatch.setenv("NORDGROUP_CACHE", str(tmp_path / "cache"))
     national, combined, _ = release

@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nordgroup as ng
-from nordgroup.cli import main
-from nordgroup.compile import CompiledTables, compile_tables
+from nordgroup.cli.grammar import main
+from nordgroup.engine.compile import CompiledTables, compile_tables
 from nordgroup.tables import load_tables
 from nordgroup.tables._build import TableBuilder
 from nordgroup.tables._export import property_rows

@@ -10,10 +10,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from nordgroup.cli import main
-from nordgroup.episodes import read_episodes, write_table
-from nordgroup.grouper import Grouper
-from nordgroup.synth import synthesize
+from nordgroup.cli.grammar import main
+from nordgroup.engine.grouper import Grouper
+from nordgroup.episodes.layouts import read_episodes, write_table
+from nordgroup.episodes.synth import synthesize
 from nordgroup.tables.load import load_tables
 
 from .conftest import DEMO_TABLES

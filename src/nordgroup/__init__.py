@@ -1,4 +1,9 @@
-"""nordgroup: NordDRG grouping on Arrow batches, compiled to Numba; explain, audit, simulate.
+"""nordgroup: NordDRG grouping on Arrow batches, compiled to Numba; explain, explore, audit, simulate.
+
+The packages follow the data: `tables` (definition tables → `DrgTables`), `episodes` (episode
+files → Arrow), `engine` (compiled arrays, the kernel, the `Grouper`), then what is built on the
+results: `explore` (questions about a release), `review` (coding audit and comparison), `money`
+(points, financing, what-if). `cli` is the command line. Each package's docstring says what it owns.
 
 The public names load their module on first use (PEP 562), so that a command that only reads the
 tables (`nordgroup tables code ...`) starts without importing Numba.
@@ -6,44 +11,33 @@ tables (`nordgroup tables code ...`) starts without importing Numba.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nordgroup._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from nordgroup.audit import audit
-    from nordgroup.comparison import Comparison, compare
-    from nordgroup.drg_sensitivity import sensitivity
-    from nordgroup.episodes import EPISODE_SCHEMA, episodes_from_records, iter_episodes, read_episodes, write_table
+    from nordgroup.engine.grouper import Grouper, describe_flags
+    from nordgroup.episodes.layouts import (
+        EPISODE_SCHEMA,
+        episodes_from_records,
+        iter_episodes,
+        read_episodes,
+        write_table,
+    )
     from nordgroup.exceptions import EpisodeSchemaError, NordgroupError, TableFormatError
-    from nordgroup.grouper import Grouper, describe_flags
-    from nordgroup.money import load_financing, load_weights
-    from nordgroup.simulate import Baseline, Scenario, load_scenario, simulate
+    from nordgroup.explore.contents import drg_contents
+    from nordgroup.explore.diff import diff_tables
+    from nordgroup.explore.properties import code_info
+    from nordgroup.explore.reachability import drgs_for_code
+    from nordgroup.money.financing import load_financing
+    from nordgroup.money.scenario import Scenario, load_scenario
+    from nordgroup.money.simulation import Baseline, simulate
+    from nordgroup.money.weights import load_weights
+    from nordgroup.review.comparison import Comparison, compare
+    from nordgroup.review.findings import audit
+    from nordgroup.review.sensitivity import sensitivity
     from nordgroup.tables import DrgTables, load_tables
 
-_MODULE_OF = {
-    "audit": "nordgroup.audit",
-    "Comparison": "nordgroup.comparison",
-    "compare": "nordgroup.comparison",
-    "EPISODE_SCHEMA": "nordgroup.episodes",
-    "episodes_from_records": "nordgroup.episodes",
-    "read_episodes": "nordgroup.episodes",
-    "iter_episodes": "nordgroup.episodes",
-    "write_table": "nordgroup.episodes",
-    "EpisodeSchemaError": "nordgroup.exceptions",
-    "NordgroupError": "nordgroup.exceptions",
-    "TableFormatError": "nordgroup.exceptions",
-    "Grouper": "nordgroup.grouper",
-    "describe_flags": "nordgroup.grouper",
-    "load_financing": "nordgroup.money",
-    "load_weights": "nordgroup.money",
-    "sensitivity": "nordgroup.drg_sensitivity",
-    "Baseline": "nordgroup.simulate",
-    "Scenario": "nordgroup.simulate",
-    "load_scenario": "nordgroup.simulate",
-    "simulate": "nordgroup.simulate",
-    "DrgTables": "nordgroup.tables",
-    "load_tables": "nordgroup.tables",
-}
 __all__ = [
     "EPISODE_SCHEMA",
     "Baseline",
@@ -55,8 +49,12 @@ __all__ = [
     "Scenario",
     "TableFormatError",
     "audit",
+    "code_info",
     "compare",
     "describe_flags",
+    "diff_tables",
+    "drg_contents",
+    "drgs_for_code",
     "episodes_from_records",
     "iter_episodes",
     "load_financing",
@@ -68,15 +66,34 @@ __all__ = [
     "simulate",
     "write_table",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'nordgroup' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "audit": "nordgroup.review.findings",
+        "Baseline": "nordgroup.money.simulation",
+        "code_info": "nordgroup.explore.properties",
+        "Comparison": "nordgroup.review.comparison",
+        "compare": "nordgroup.review.comparison",
+        "describe_flags": "nordgroup.engine.grouper",
+        "diff_tables": "nordgroup.explore.diff",
+        "drg_contents": "nordgroup.explore.contents",
+        "drgs_for_code": "nordgroup.explore.reachability",
+        "DrgTables": "nordgroup.tables",
+        "EPISODE_SCHEMA": "nordgroup.episodes.layouts",
+        "EpisodeSchemaError": "nordgroup.exceptions",
+        "episodes_from_records": "nordgroup.episodes.layouts",
+        "Grouper": "nordgroup.engine.grouper",
+        "iter_episodes": "nordgroup.episodes.layouts",
+        "load_financing": "nordgroup.money.financing",
+        "load_scenario": "nordgroup.money.scenario",
+        "load_tables": "nordgroup.tables",
+        "load_weights": "nordgroup.money.weights",
+        "NordgroupError": "nordgroup.exceptions",
+        "read_episodes": "nordgroup.episodes.layouts",
+        "Scenario": "nordgroup.money.scenario",
+        "sensitivity": "nordgroup.review.sensitivity",
+        "simulate": "nordgroup.money.simulation",
+        "TableFormatError": "nordgroup.exceptions",
+        "write_table": "nordgroup.episodes.layouts",
+    },
+)

@@ -29,7 +29,7 @@ import dask.dataframe as dd
 import pandas as pd
 
 from nordgroup._memo import per_object
-from nordgroup.grouper import Grouper
+from nordgroup.engine.grouper import Grouper
 from nordgroup.tables.load import load_tables
 from nordgroup.tables.model import DrgTables
 

@@ -260,32 +260,6 @@ class DrgTables:
     return_codes: Mapping[str, str] = field(factory=dict)
     findings: tuple[Finding, ...] = ()
 
-    # Exploring the logic: thin doors to `nordgroup.explore`, imported late so that the model does
-    # not depend on the layers built on top of it.
-    def code_info(self, code: str):
-        """Every property of a diagnosis or procedure code, with the property names."""
-        from nordgroup.explore import code_info
-
-        return code_info(self, code)
-
-    def drgs_for_code(self, code: str, role: str = "principal"):
-        """The DRGs `code` can lead to as principal diagnosis, secondary diagnosis or procedure."""
-        from nordgroup.explore import drgs_for_code
-
-        return drgs_for_code(self, code, role=role)
-
-    def drg_contents(self, drg: str):
-        """The rules leading to `drg`, and the codes that can satisfy them."""
-        from nordgroup.explore import drg_contents
-
-        return drg_contents(self, drg)
-
-    def diff(self, other: DrgTables):
-        """What changed from these tables to `other`."""
-        from nordgroup.explore import diff_tables
-
-        return diff_tables(self, other)
-
     def export(self, path: str | os.PathLike[str], format: str = "ndms") -> Path:
         """Write these tables in the NDMS layout: a folder of CSV files, or one workbook (`format="excel"`).
 
