@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nordgroup.review._columns import list_offsets
+
 #: Below this many episodes contributing to a rate, no interval is given: the rate says too little.
 MIN_EPISODES = 30
 
@@ -39,15 +41,6 @@ METRICS = {
 }
 
 
-def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if array.null_count:
-        array = pc.fill_null(array, pa.scalar([], array.type))
-    offsets = array.offsets.to_numpy().astype(np.int64)
-    values = array.values.slice(offsets[0], offsets[-1] - offsets[0])
-    return offsets - offsets[0], values
-
-
 def _distinct_sorted(keys: np.ndarray) -> np.ndarray:
     """`np.unique` of int64 keys by sorting: numpy 2's hash-based unique took 8 s for 3 million keys."""
     keys = np.sort(keys)
@@ -62,8 +55,8 @@ class _CodeSets:
     """
 
     def __init__(self, column_a, column_b, n: int, read, *, skip_first: bool = True) -> None:
-        offsets_a, values_a = _flat(column_a)
-        offsets_b, values_b = _flat(column_b)
+        offsets_a, values_a = list_offsets(column_a)
+        offsets_b, values_b = list_offsets(column_b)
         encoded = pc.dictionary_encode(pc.fill_null(pa.concat_arrays([values_a, values_b]), ""))
         canonical = np.array([read(text) for text in encoded.dictionary.to_pylist()] + [""], dtype=str)
         self.codes, code_of_distinct = np.unique(canonical, return_inverse=True)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nordgroup.codes import clean_written_code, split_written_diagnosis
-from nordgroup.review._columns import _first_per_row, _list_offsets, as_dates
+from nordgroup.review._columns import _first_per_row, as_dates, list_offsets
 from nordgroup.review._columns import distinct as _distinct
 from nordgroup.review._columns import repeat_text as _repeat
 from nordgroup.review.blocklist import (
@@ -236,7 +236,7 @@ def _code_part_holds(rule: Rule, properties) -> bool:
 
 def _diagnosis_findings(table: pa.Table, grouped: pa.Table, facts: _CodeFacts) -> list[_Part]:
     n = len(table)
-    offsets, values = _list_offsets(table.column("diagnoses"))
+    offsets, values = list_offsets(table.column("diagnoses"))
     indices, distinct = _distinct(values)
     judged = facts.diagnoses(distinct)
     counts = np.diff(offsets)
@@ -424,7 +424,7 @@ def _principal_choice_findings(judged, indices, row_of, is_principal, offsets, c
 
 
 def _procedure_findings(table: pa.Table, facts: _CodeFacts) -> list[_Part]:
-    offsets, values = _list_offsets(table.column("procedures"))
+    offsets, values = list_offsets(table.column("procedures"))
     indices, distinct = _distinct(values)
     judged = facts.procedures(distinct)
     row_of = np.repeat(np.arange(len(table)), np.diff(offsets))

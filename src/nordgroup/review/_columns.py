@@ -110,7 +110,7 @@ def repeat_text(text: str, size: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(size, np.int32)), pa.array([text])).cast(pa.string())
 
 
-def _list_offsets(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+def list_offsets(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if array.null_count:
         array = pc.fill_null(array, pa.scalar([], array.type))

@@ -23,7 +23,7 @@ from nordgroup.money.financing import Financing
 from nordgroup.money.pricing import drg_keys, price_episodes
 from nordgroup.money.weights import WeightTable, as_weight_table
 from nordgroup.review._code_findings import _BlockValidity, _CodeFacts, _diagnosis_findings, _procedure_findings
-from nordgroup.review._columns import _list_offsets, _principal_codes
+from nordgroup.review._columns import _principal_codes, list_offsets
 from nordgroup.review._columns import distinct as _distinct
 from nordgroup.review._columns import flat as _flat
 from nordgroup.review._columns import repeat_text as _repeat
@@ -136,7 +136,7 @@ def _field_findings(table: pa.Table) -> list[_Part]:
     duration = pc.fill_null(table.column("duration_days"), -(2**31)).to_numpy()
     missing = -(2**31)
     discharge = table.column("discharge")
-    offsets, values = _list_offsets(table.column("diagnoses"))
+    offsets, values = list_offsets(table.column("diagnoses"))
     principal = _principal_codes(offsets, values)
     checks = [
         ("sex", pc.is_null(table.column("sex")).to_numpy(zero_copy_only=False), "warning", "sex missing"),

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nordgroup.episodes.layouts import to_canonical
-from nordgroup.review._columns import _group_keys, _list_offsets, _principal_codes
+from nordgroup.review._columns import _group_keys, _principal_codes, list_offsets
 from nordgroup.review.kinds import _OK_RTC, FINDING_KINDS
 
 
@@ -36,7 +36,7 @@ def indicators(
     rows = findings.column("row").to_numpy()
     kinds = findings.column("kind").to_numpy(zero_copy_only=False)
     per_kind = {kind: np.bincount(rows[kinds == kind], minlength=n) for kind in FINDING_KINDS}
-    offsets, values = _list_offsets(table.column("diagnoses"))
+    offsets, values = list_offsets(table.column("diagnoses"))
     counts = np.diff(offsets)
     principal = _principal_codes(offsets, values)
     mismatch = kinds == "drg_mismatch"

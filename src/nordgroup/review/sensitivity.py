@@ -23,6 +23,7 @@ from nordgroup.episodes.layouts import to_canonical
 from nordgroup.money.financing import Financing
 from nordgroup.money.pricing import drg_keys, price_episodes
 from nordgroup.money.weights import WeightTable, load_weights
+from nordgroup.review._columns import list_offsets
 
 __all__ = ["CHANGES", "SENSITIVITY_SCHEMA", "carried_by_one_code", "sensitivity"]
 
@@ -91,15 +92,6 @@ def carried_by_one_code(changes: pa.Table, n: int) -> np.ndarray:
     return np.bincount(rows, minlength=n) > 0
 
 
-def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if array.null_count:
-        array = pc.fill_null(array, pa.scalar([], array.type))
-    offsets = array.offsets.to_numpy().astype(np.int64)
-    values = array.values.slice(offsets[0], offsets[-1] - offsets[0])
-    return offsets - offsets[0], values
-
-
 def _local(counts: np.ndarray) -> np.ndarray:
     """0, 1, ..., c - 1 for each count c, concatenated."""
     return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -128,8 +120,8 @@ def _variant_lists(
 
 def _batch(table: pa.Table, start: int, grouper: Grouper, weights: WeightTable | None) -> pa.Table:
     n = len(table)
-    dx_offsets, dx_values = _flat(table.column("diagnoses"))
-    proc_offsets, proc_values = _flat(table.column("procedures"))
+    dx_offsets, dx_values = list_offsets(table.column("diagnoses"))
+    proc_offsets, proc_values = list_offsets(table.column("procedures"))
     secondaries = np.maximum(np.diff(dx_offsets) - 1, 0)
     procedures = np.diff(proc_offsets)
     episode = np.arange(n)
