@@ -293,7 +293,11 @@ def _environment(bin_dir: Path) -> dict[str, str]:
             '\'import sys; from nordgroup.cli import entrypoint; sys.argv[0] = "nordgroup"; entrypoint()\' "$@"\n'
         )
         shim.chmod(0o755)
-    (bin_dir / "python").symlink_to(sys.executable)
+    # A script, not a link: a link to a venv's interpreter starts outside the venv (Python finds
+    # `pyvenv.cfg` beside the path it was started by), without the packages installed there.
+    python = bin_dir / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
     source = str(Path(nordgroup.__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(bin_dir), str(interpreter_bin), env.get("PATH", "")])

@@ -24,7 +24,7 @@ LAYERS = (
     {"engine"},
     {"explore", "money"},
     {"review"},
-    {"cli", "dask", ""},  # "" is `nordgroup/__init__.py`, the public names
+    {"cli", "dask", "", "__main__"},  # "" is `nordgroup/__init__.py`, the public names
 )
 LAYER_OF = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 
