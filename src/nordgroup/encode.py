@@ -89,13 +89,18 @@ def _distinct(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
-def _rows_flagged(offsets: np.ndarray, element_flags: np.ndarray) -> np.ndarray:
-    """Per row (its elements `offsets[i]:offsets[i + 1]`): the OR of its elements' flags, in one pass."""
-    # reduceat reads one element for an empty row (the next row's first): those rows are masked
-    padded = np.append(element_flags, np.uint8(0))  # so that every start index is inside the array
-    flags = np.bitwise_or.reduceat(padded, offsets[:-1])
-    flags[offsets[1:] == offsets[:-1]] = 0
-    return flags
+def _rows_with(offsets: np.ndarray, element_mask: np.ndarray) -> np.ndarray:
+    """Which rows (elements `offsets[i]:offsets[i + 1]`) hold at least one element in the mask:
+    one running count, read at both ends of each row (a third of `reduceat`'s time)."""
+    if not element_mask.any():
+        return np.zeros(len(offsets) - 1, np.bool_)
+    seen = np.zeros(len(element_mask) + 1, np.int32)  # a batch holds fewer than 2**31 codes
+    np.cumsum(element_mask, dtype=np.int32, out=seen[1:])
+    return seen[offsets[1:]] > seen[offsets[:-1]]
+
+
+def _flag(flags: np.ndarray, rows: np.ndarray, bit: int) -> None:
+    np.bitwise_or(flags, np.uint8(bit), out=flags, where=rows)
 
 
 class _CodeLookup:
@@ -221,19 +226,17 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     has_principal[has_principal] = ~element_blank[first[has_principal]]
     principal_unknown = has_principal.copy()
     principal_unknown[has_principal] = ~element_known[first[has_principal]]
-    flags[principal_unknown] |= FLAG_UNKNOWN_PRINCIPAL
+    _flag(flags, principal_unknown, FLAG_UNKNOWN_PRINCIPAL)
     secondary = np.ones(len(dx_values), np.bool_)
     secondary[first[counts > 0]] = False
     unknown_secondary = secondary & ~element_known & ~element_blank
-    element_flags = np.where(unknown_secondary, np.uint8(FLAG_UNKNOWN_SECONDARY), np.uint8(0))
-    element_flags[cleaned_elements] |= FLAG_CODE_CLEANED
-    flags |= _rows_flagged(dx_offsets, element_flags)
+    _flag(flags, _rows_with(dx_offsets, unknown_secondary), FLAG_UNKNOWN_SECONDARY)
+    _flag(flags, _rows_with(dx_offsets, cleaned_elements), FLAG_CODE_CLEANED)
 
     proc_offsets, proc_values = _offsets(table.column("procedures"))
     proc_rows, proc_changed, proc_blank = _procedure_rows(proc_values, compiled)
-    element_flags = np.where((proc_rows < 0) & ~proc_blank, np.uint8(FLAG_UNKNOWN_PROCEDURE), np.uint8(0))
-    element_flags[proc_changed] |= FLAG_CODE_CLEANED
-    flags |= _rows_flagged(proc_offsets, element_flags)
+    _flag(flags, _rows_with(proc_offsets, (proc_rows < 0) & ~proc_blank), FLAG_UNKNOWN_PROCEDURE)
+    _flag(flags, _rows_with(proc_offsets, proc_changed), FLAG_CODE_CLEANED)
 
     sex = pc.fill_null(table.column("sex"), 0).to_numpy().astype(np.int8)
     sex[(sex != 1) & (sex != 2)] = 0
@@ -242,11 +245,11 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     discharge_text = pc.fill_null(table.column("discharge"), "")
     discharge_index, discharge_values = _distinct(discharge_text.combine_chunks())
     discharge = np.array([_DISCHARGE.get(v, 0) for v in discharge_values.to_pylist()], np.int8)[discharge_index]
-    flags[age == MISSING] |= FLAG_MISSING_AGE
-    flags[duration == MISSING] |= FLAG_MISSING_DURATION
-    flags[sex == 0] |= FLAG_MISSING_SEX
+    _flag(flags, age == MISSING, FLAG_MISSING_AGE)
+    _flag(flags, duration == MISSING, FLAG_MISSING_DURATION)
+    _flag(flags, sex == 0, FLAG_MISSING_SEX)
     if PROBLEM_COLUMN in table.column_names:  # the text readers' note on a line they could not read
-        flags[pc.is_valid(table.column(PROBLEM_COLUMN)).to_numpy(zero_copy_only=False)] |= FLAG_UNREADABLE_LINE
+        _flag(flags, pc.is_valid(table.column(PROBLEM_COLUMN)).to_numpy(zero_copy_only=False), FLAG_UNREADABLE_LINE)
     return EncodedEpisodes(
         n=n,
         has_principal=has_principal,
