@@ -24,6 +24,8 @@ __all__ = ["MISSING", "EncodedEpisodes", "encode_episodes"]
 
 MISSING = np.iinfo(np.int32).min  # an unknown age or duration
 _DISCHARGE = {"E": 1, "N": 2, "H": 2, "R": 3}
+_DISCHARGE_OF_BYTE = np.zeros(256, np.int8)  # the one-letter values, by their byte
+_DISCHARGE_OF_BYTE[[ord(letter) for letter in _DISCHARGE]] = list(_DISCHARGE.values())
 
 # Per-row flags (a bit each) returned in the `flags` result column.
 FLAG_UNKNOWN_PRINCIPAL = 1
@@ -209,6 +211,18 @@ def _procedure_rows(values: pa.Array, compiled: CompiledTables):
     return rows, cleaned, blank
 
 
+def _discharge(column: pa.ChunkedArray) -> np.ndarray:
+    """Discharge codes (0 unknown): only a one-letter value has one, read from its byte in the string data."""
+    text = pc.fill_null(column, "").combine_chunks()
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset : text.offset + len(text) + 1]
+    one_letter = np.flatnonzero(np.diff(offsets) == 1)
+    discharge = np.zeros(len(text), np.int8)
+    if len(one_letter):
+        data = np.frombuffer(text.buffers()[2], np.uint8)
+        discharge[one_letter] = _DISCHARGE_OF_BYTE[data[offsets[one_letter]]]
+    return discharge
+
+
 def _integers(column: pa.ChunkedArray) -> np.ndarray:
     return pc.fill_null(column, MISSING).to_numpy().astype(np.int32)
 
@@ -242,9 +256,7 @@ def encode_episodes(table: pa.Table, compiled: CompiledTables) -> EncodedEpisode
     sex[(sex != 1) & (sex != 2)] = 0
     age = _integers(table.column("age_days"))
     duration = _integers(table.column("duration_days"))
-    discharge_text = pc.fill_null(table.column("discharge"), "")
-    discharge_index, discharge_values = _distinct(discharge_text.combine_chunks())
-    discharge = np.array([_DISCHARGE.get(v, 0) for v in discharge_values.to_pylist()], np.int8)[discharge_index]
+    discharge = _discharge(table.column("discharge"))
     _flag(flags, age == MISSING, FLAG_MISSING_AGE)
     _flag(flags, duration == MISSING, FLAG_MISSING_DURATION)
     _flag(flags, sex == 0, FLAG_MISSING_SEX)
