@@ -40,7 +40,7 @@ DISCHARGE_CONDITIONS = {"E": 1, "N": 2, "R": 3}
 ICD_CONDITIONS = {"+": 1, "-": 2}
 LIMIT_OPS = {"<": 1, ">": 2}
 SECPRO_HAS, SECPRO_HAS_NOT, SECPRO_OR1, SECPRO_NO_OR1 = 1, 2, 3, 4
-_CACHE_VERSION = "17"
+_CACHE_VERSION = "19"
 
 # A diagnosis key's fields, one 64-byte row of `key_record`: the kernel reads a code at a random row
 # of a table larger than the core's cache, and one row per code costs one memory access where a
@@ -58,11 +58,41 @@ KEY_FIELDS = 16
 PROCEDURE_OR, PROCEDURE_CC, PROCEDURE_STATE, PROCEDURE_STATE_END = 0, 1, 2, 3
 PROCEDURE_FIELDS = 4
 # A rule's columns, one 128-byte row of `rule_record` (two cache lines instead of seventeen arrays).
-RULE_ICD, RULE_MDC, RULE_DGCAT, RULE_PDGPROP, RULE_COMPL, RULE_OR = 0, 1, 2, 3, 4, 5
-RULE_PROCPRO, RULE_SECPRO_KIND, RULE_SECPRO, RULE_SEX, RULE_DISCHARGE = 6, 7, 8, 9, 10
+# RULE_NEEDS holds its icd, or_proc, sex and disch columns and secpro `+`/`-` as EPISODE_* bits.
+RULE_NEEDS, RULE_MDC, RULE_DGCAT, RULE_PDGPROP, RULE_COMPL = 0, 1, 2, 3, 4
+RULE_PROCPRO, RULE_SECPRO_KIND, RULE_SECPRO = 6, 7, 8
 RULE_AGE_OP, RULE_AGE, RULE_DURATION_OP, RULE_DURATION = 11, 12, 13, 14  # an operator, then its days
 RULE_DGPROP, RULE_DGPROP_NEGATED = 16, 20  # four fields each: the rule's dgprop slots
 RULE_FIELDS = 32
+# What an episode is, besides its codes' properties, as one bit each: the kernel sets its facts and
+# a rule holds only if the episode has every fact in the rule's RULE_NEEDS (one AND for five columns).
+EPISODE_KNOWN, EPISODE_UNKNOWN = 1 << 0, 1 << 1  # the principal diagnosis is listed in the tables
+EPISODE_OR_1, EPISODE_NO_OR_1 = 1 << 2, 1 << 3  # a code or procedure has OR 1
+EPISODE_OR_ANY, EPISODE_NO_OR = 1 << 4, 1 << 5  # one has OR 1 or 2
+EPISODE_SECONDARY_OR_1, EPISODE_NO_SECONDARY_OR_1 = 1 << 6, 1 << 7  # a procedure after the first has OR 1
+EPISODE_MALE, EPISODE_FEMALE, EPISODE_SEX_OTHER = 1 << 8, 1 << 9, 1 << 10
+EPISODE_DISCHARGE_E, EPISODE_DISCHARGE_NOT_E, EPISODE_DISCHARGE_R = 1 << 11, 1 << 12, 1 << 13
+EPISODE_NEVER = 1 << 14  # no episode has it: a condition value the tables should not hold
+_NEEDS = {
+    "icd": {ICD_CONDITIONS["+"]: EPISODE_KNOWN, ICD_CONDITIONS["-"]: EPISODE_UNKNOWN},
+    "or_proc": {
+        OR_CONDITIONS["S"]: EPISODE_OR_1,
+        OR_CONDITIONS["P"]: EPISODE_OR_ANY,
+        OR_CONDITIONS["N"]: EPISODE_NO_OR_1,
+        OR_CONDITIONS["Z"]: EPISODE_NO_OR,
+    },
+    "sex": {
+        SEX_CONDITIONS["M"]: EPISODE_MALE,
+        SEX_CONDITIONS["F"]: EPISODE_FEMALE,
+        SEX_CONDITIONS["-"]: EPISODE_SEX_OTHER,
+    },
+    "disch": {
+        DISCHARGE_CONDITIONS["E"]: EPISODE_DISCHARGE_E,
+        DISCHARGE_CONDITIONS["N"]: EPISODE_DISCHARGE_NOT_E,
+        DISCHARGE_CONDITIONS["R"]: EPISODE_DISCHARGE_R,
+    },
+    "secpro": {SECPRO_OR1: EPISODE_SECONDARY_OR_1, SECPRO_NO_OR1: EPISODE_NO_SECONDARY_OR_1},
+}
 
 
 @frozen(eq=False)
@@ -329,6 +359,14 @@ def _compile(tables: DrgTables) -> CompiledTables:
     rule_pdgprop = column(bit_of(pdgprop, r.pdgprop) for r in rules)
     rule_or = column((OR_CONDITIONS.get(r.or_proc, 9) if r.or_proc else 0 for r in rules), np.int8)
     rule_compl = column((int(r.compl) if r.compl.isdigit() else 9 if r.compl else 0 for r in rules), np.int8)
+    rule_sex = column((SEX_CONDITIONS.get(r.sex, 9) if r.sex else 0 for r in rules), np.int8)
+    rule_discharge = column((DISCHARGE_CONDITIONS.get(r.disch, 9) if r.disch else 0 for r in rules), np.int8)
+    conditions = {"icd": rule_icd, "or_proc": rule_or, "sex": rule_sex, "disch": rule_discharge, "secpro": secpro_kind}
+    rule_needs = np.zeros(n, np.int32)
+    for name, condition in conditions.items():
+        for row, value in enumerate(condition.tolist()):
+            if value and not (name == "secpro" and value in (SECPRO_HAS, SECPRO_HAS_NOT)):  # those read the state
+                rule_needs[row] |= _NEEDS[name].get(value, EPISODE_NEVER)
     key_signature, signature_rules, variant_rules = _signatures(
         key_known, key_mdc, key_dgcat, key_pdgprop, mdc_by_sex, dgcat_by_sex,
         rule_icd, rule_mdc, rule_dgcat, rule_pdgprop, rule_or, rule_compl,
@@ -405,19 +443,14 @@ def _compile(tables: DrgTables) -> CompiledTables:
         rule_record=_record(
             RULE_FIELDS,
             {
-                RULE_ICD: rule_icd,
+                RULE_NEEDS: rule_needs,
                 RULE_MDC: rule_mdc,
                 RULE_DGCAT: rule_dgcat,
                 RULE_PDGPROP: rule_pdgprop,
                 RULE_COMPL: rule_compl,
-                RULE_OR: rule_or,
                 RULE_PROCPRO: rule_procpro,
                 RULE_SECPRO_KIND: secpro_kind,
                 RULE_SECPRO: secpro,
-                RULE_SEX: column((SEX_CONDITIONS.get(r.sex, 9) if r.sex else 0 for r in rules), np.int8),
-                RULE_DISCHARGE: column(
-                    (DISCHARGE_CONDITIONS.get(r.disch, 9) if r.disch else 0 for r in rules), np.int8
-                ),
                 RULE_AGE_OP: column((a[0] for a in ages), np.int8),
                 RULE_AGE: column((a[1] for a in ages), np.int32),
                 RULE_DURATION_OP: column((d[0] for d in durations), np.int8),

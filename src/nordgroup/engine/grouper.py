@@ -42,7 +42,8 @@ class Grouper:
         self.compiled = compiled or compile_tables(tables, cache_dir=default_cache_dir() if cache else None)
         rules = tables.rules
         self._rule_drg = pa.array([rule.drg for rule in rules] + [None], pa.string())
-        self._rule_rtc = pa.array([rule.rtc for rule in rules] + [NO_RULE_RTC], pa.string())
+        # after the rules' own: no rule matched, and the rtc of an unknown principal diagnosis
+        self._rule_rtc = pa.array([rule.rtc for rule in rules] + [NO_RULE_RTC, UNKNOWN_PRINCIPAL_RTC], pa.string())
         self._rule_id = pa.array([rule.id for rule in rules] + [None], pa.string())
         self._rule_mdc = pa.array(
             [tables.drgs[rule.drg].mdc if rule.drg in tables.drgs else None for rule in rules] + [None], pa.string()
@@ -85,10 +86,8 @@ class Grouper:
         n_rules = len(self.tables.rules)
         take = np.where(rule < 0, n_rules, rule)
         indices = pa.array(take)
-        rtc = self._rule_rtc.take(indices)
         unknown_principal = ((encoded.flags & FLAG_UNKNOWN_PRINCIPAL) != 0) & self._rule_without_principal[take]
-        if unknown_principal.any():
-            rtc = pa.array(np.where(unknown_principal, UNKNOWN_PRINCIPAL_RTC, rtc.to_numpy(zero_copy_only=False)))
+        rtc = self._rule_rtc.take(pa.array(np.where(unknown_principal, n_rules + 1, take)))
         mdc_index = np.where(mdc < 0, len(self._mdc_values) - 1, mdc)
         columns = {"episode_id": table.column("episode_id")}
         for name in table.column_names:
@@ -115,7 +114,9 @@ def describe_flags(flags: int) -> str:
 
 def _notes(flags: np.ndarray) -> pa.DictionaryArray:
     # Few distinct flag combinations exist, so the words are built once per combination.
-    values, inverse = np.unique(flags, return_inverse=True)
+    values = np.flatnonzero(np.bincount(flags, minlength=1))
+    index_of_value = np.zeros(256, np.int32)  # flags are uint8
+    index_of_value[values] = np.arange(len(values), dtype=np.int32)
     words = pa.array([describe_flags(int(v)) for v in values], pa.string())
     # rows without flags get a null note (not an empty string in the dictionary: Parquet refuses nulls there)
-    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32), mask=flags == 0), words)
+    return pa.DictionaryArray.from_arrays(pa.array(index_of_value[flags], mask=flags == 0), words)

@@ -27,6 +27,20 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from nordgroup.engine.compile import (
+    EPISODE_DISCHARGE_E,
+    EPISODE_DISCHARGE_NOT_E,
+    EPISODE_DISCHARGE_R,
+    EPISODE_FEMALE,
+    EPISODE_KNOWN,
+    EPISODE_MALE,
+    EPISODE_NO_OR,
+    EPISODE_NO_OR_1,
+    EPISODE_NO_SECONDARY_OR_1,
+    EPISODE_OR_1,
+    EPISODE_OR_ANY,
+    EPISODE_SECONDARY_OR_1,
+    EPISODE_SEX_OTHER,
+    EPISODE_UNKNOWN,
     KEY_CATEGORIES,
     KEY_CATEGORIES_END,
     KEY_DGCAT,
@@ -49,16 +63,13 @@ from nordgroup.engine.compile import (
     RULE_DGCAT,
     RULE_DGPROP,
     RULE_DGPROP_NEGATED,
-    RULE_DISCHARGE,
     RULE_DURATION_OP,
-    RULE_ICD,
     RULE_MDC,
-    RULE_OR,
+    RULE_NEEDS,
     RULE_PDGPROP,
     RULE_PROCPRO,
     RULE_SECPRO,
     RULE_SECPRO_KIND,
-    RULE_SEX,
     CompiledTables,
 )
 
@@ -73,83 +84,14 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 _NONE = -1
 _MIN_CHUNK = 2048  # below this a parallel launch costs more than it saves
+# Constants, not `np.uint64(...)` calls: Numba types every call site, which is much of the compilation.
+_ZERO = np.uint64(0)
+_ONE = np.uint64(1)
 
 
-@_jit
-def _has_bit(words, bit):
-    return (words[bit >> 6] >> np.uint64(bit & 63)) & np.uint64(1) != np.uint64(0)
-
-
-@_jit
-def _bit_index(low):
-    # `low` has exactly one bit set: its index is the count of trailing zeros (one instruction).
-    return trailing_zeros(low)
-
-
-@_jit
-def _or_into(target, source, row):
-    # Explicit loops over a row index: a Numba array view (`source[row]`) costs two reference
-    # count calls, more than the work here, and `target |= ...` would build a temporary array.
-    for w in range(target.shape[0]):
-        target[w] |= source[row, w]
-
-
-@_jit
-def _any_common(a, row, b):
-    for w in range(a.shape[1]):  # noqa: SIM110 - Numba compiles this loop, not a generator
-        if a[row, w] & b[w] != np.uint64(0):
-            return True
-    return False
-
-
-@_jit
-def _limit_holds(op, limit, value, missing):
-    """Whether `value` meets a rule's limit (operator 0 none, 1 `<`, 2 `>`)."""
-    if op == 0:
-        return True
-    if value == missing:  # an unknown age or duration meets no limit
-        return False
-    return value < limit if op == 1 else value > limit
-
-
-@_jit
-def _band(breaks, value, missing):
-    """The band of `value` among the breaks (see compile._limit_bands); the last band if unknown.
-
-    How many breaks are ≤ `value`, by bisection: what `np.searchsorted(side="right")` returns, at a
-    fraction of its compilation time (its generic implementation compiles for seconds)."""
-    if value == missing:
-        return breaks.shape[0] + 1
-    low = 0
-    high = breaks.shape[0]
-    while low < high:
-        middle = (low + high) >> 1
-        if breaks[middle] <= value:
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
-@_jit
-def _or_entries(target, entries, start, stop):
-    """OR entries `start:stop` of a sparse bitset (compile.SparseRows) into `target`."""
-    for e in range(start, stop):
-        target[entries[e, 0]] |= entries[e, 1]
-
-
-@_jit
-def _excluded(key_excluded_from, dx_rows, principal, category):
-    """Whether the principal diagnosis (any of its key rows) excludes the complication category."""
-    word = category >> 6
-    mask = np.uint64(1) << np.uint64(category & 63)
-    for k in range(3):
-        row = dx_rows[principal, k]
-        if row >= 0 and key_excluded_from[row, word] & mask != np.uint64(0):
-            return True
-    return False
-
-
+# One function, no jitted helpers: each helper was a compilation of its own (its module, its
+# optimisation, a Python wrapper nobody calls), about 0.1 s each on the first run. So the bit
+# tests, sparse-row ORs and limit checks are written out where they are used.
 @_jit
 def _group_range(
     start, stop,
@@ -162,7 +104,8 @@ def _group_range(
     duration_breaks, duration_rules, unkeyed_rules, pdgprop, state, out_rule, out_cc, out_mdc, out_known,
 ):  # fmt: skip
     # `pdgprop` and `state` (DGPROP, PROCPR, procedures' PROCPR, candidate rules) are the caller's
-    # scratch rows: allocating here would compile numpy's generic allocators for seconds.
+    # scratch rows: allocating here would compile numpy's generic allocators for seconds. Explicit
+    # loops over a row index: a Numba array view (`source[row]`) costs two reference-count calls.
     for i in range(start, stop):
         for w in range(pdgprop.shape[0]):
             pdgprop[w] = 0
@@ -197,16 +140,19 @@ def _group_range(
                     mdc = mdc_by_sex[key_record[row, KEY_MDC], s]
                 if dgcat < 0 and key_record[row, KEY_DGCAT] >= 0:
                     dgcat = dgcat_by_sex[key_record[row, KEY_DGCAT], s]
-                _or_into(pdgprop, key_pdgprop, row)
+                for w in range(pdgprop.shape[0]):
+                    pdgprop[w] |= key_pdgprop[row, w]
+        # a sparse row's entries (compile.SparseRows) are (word, bits) pairs, ORed into the state
         for d in range(d0, d1):
             for k in range(3):
                 row = dx_rows[d, k]
                 if row < 0:
                     continue
-                _or_entries(state, key_state_entries, key_record[row, KEY_STATE], key_record[row, KEY_STATE_END])
+                for e in range(key_record[row, KEY_STATE], key_record[row, KEY_STATE_END]):
+                    state[key_state_entries[e, 0]] |= key_state_entries[e, 1]
                 if d == d0 + 1:  # SDGPRO counts for the first secondary diagnosis only
-                    first, end = key_record[row, KEY_FIRST_SECONDARY], key_record[row, KEY_FIRST_SECONDARY_END]
-                    _or_entries(state, first_secondary_entries, first, end)
+                    for e in range(key_record[row, KEY_FIRST_SECONDARY], key_record[row, KEY_FIRST_SECONDARY_END]):
+                        state[first_secondary_entries[e, 0]] |= first_secondary_entries[e, 1]
                 or_bits = key_record[row, KEY_OR]  # a code may carry both OR values
                 has1 = has1 or (or_bits & OR_1) != 0
                 has2 = has2 or (or_bits & OR_2) != 0
@@ -216,8 +162,8 @@ def _group_range(
             row = proc_rows[p]
             if row < 0:
                 continue
-            first, end = procedure_record[row, PROCEDURE_STATE], procedure_record[row, PROCEDURE_STATE_END]
-            _or_entries(state, procedure_state_entries, first, end)
+            for e in range(procedure_record[row, PROCEDURE_STATE], procedure_record[row, PROCEDURE_STATE_END]):
+                state[procedure_state_entries[e, 0]] |= procedure_state_entries[e, 1]
             or_bits = procedure_record[row, PROCEDURE_OR]
             if or_bits & OR_1:
                 has1 = True
@@ -228,7 +174,7 @@ def _group_range(
             if procedure_record[row, PROCEDURE_CC] > cc:  # not max(): its generic version compiles for seconds
                 cc = procedure_record[row, PROCEDURE_CC]
         # CC level: each complication category of each secondary diagnosis, unless inactive and
-        # not activated, or excluded by the principal diagnosis.
+        # not activated, or excluded by the principal diagnosis (any of its key rows).
         for d in range(d0 + 1, d1):
             for k in range(3):
                 row = dx_rows[d, k]
@@ -238,37 +184,64 @@ def _group_range(
                     category = key_categories[e]
                     if category_level[category] <= cc:
                         continue  # cannot raise the level: no need to ask whether it counts
-                    if category_inactive[category] and not _any_common(category_activators, category, state):
-                        continue
-                    if has_principal[i] and _excluded(key_excluded_from, dx_rows, d0, category):
-                        continue
-                    cc = category_level[category]
+                    counts = True
+                    if category_inactive[category]:
+                        counts = False
+                        for w in range(category_activators.shape[1]):
+                            if category_activators[category, w] & state[w] != _ZERO:
+                                counts = True
+                                break
+                    if counts and has_principal[i]:
+                        mask = _ONE << np.uint64(category & 63)
+                        for j in range(3):
+                            principal_row = dx_rows[d0, j]
+                            if principal_row >= 0 and key_excluded_from[principal_row, category >> 6] & mask != _ZERO:
+                                counts = False
+                                break
+                    if counts:
+                        cc = category_level[category]
 
         # --- stage 2: the candidates (see compile.py), then the first whose every filled column holds.
         # On the official tables about 1.3 candidates per episode reach the full check.
         if secondary_or1:
-            # int32 like the record fields, so that `_or_entries` compiles for one signature only
-            first, end = np.int32(secondary_or1_offsets[0]), np.int32(secondary_or1_offsets[1])
-            _or_entries(state, secondary_or1_entries, first, end)
+            for e in range(secondary_or1_offsets[0], secondary_or1_offsets[1]):
+                state[secondary_or1_entries[e, 0]] |= secondary_or1_entries[e, 1]
         variant = ((1 if has1 else 0) + (2 if has2 else 0)) * 3 + (cc if cc < 2 else 2)
-        age_band = _band(age_breaks, age[i], missing)
-        duration_band = _band(duration_breaks, duration[i], missing)
+        # The bands (see compile._limit_bands): how many breaks are <= the value, the last band
+        # if unknown. The official tables have 15 age and 5 duration breaks: a scan is as quick
+        # as a bisection, and less code to compile (np.searchsorted's generic version takes seconds).
+        age_band = age_breaks.shape[0] + 1
+        if age[i] != missing:
+            age_band = 0
+            while age_band < age_breaks.shape[0] and age_breaks[age_band] <= age[i]:
+                age_band += 1
+        duration_band = duration_breaks.shape[0] + 1
+        if duration[i] != missing:
+            duration_band = 0
+            while duration_band < duration_breaks.shape[0] and duration_breaks[duration_band] <= duration[i]:
+                duration_band += 1
+        # the episode's facts (compile.EPISODE_*): a rule's icd, or_proc, sex, disch and secpro `+`/`-`
+        # columns hold when it has every fact the rule needs
+        facts = EPISODE_KNOWN if known else EPISODE_UNKNOWN
+        facts |= EPISODE_OR_1 if has1 else EPISODE_NO_OR_1
+        facts |= EPISODE_OR_ANY if has1 or has2 else EPISODE_NO_OR
+        facts |= EPISODE_SECONDARY_OR_1 if secondary_or1 else EPISODE_NO_SECONDARY_OR_1
+        facts |= EPISODE_MALE if s == 1 else EPISODE_FEMALE if s == 2 else EPISODE_SEX_OTHER
+        facts |= EPISODE_DISCHARGE_E if discharge[i] == 1 else EPISODE_DISCHARGE_NOT_E
+        if discharge[i] == 3:
+            facts |= EPISODE_DISCHARGE_R
         matched = _NONE
         for e in range(signature_offsets[signature], signature_offsets[signature + 1]):
             w = np.int64(signature_entries[e, 0])
             keyed = state[state_rules_word + w]
             candidates = signature_entries[e, 1] & variant_rules[variant, w] & (unkeyed_rules[w] | keyed)
             candidates &= age_rules[age_band, w] & duration_rules[duration_band, w]
-            while candidates != np.uint64(0):
-                low = candidates & (~candidates + np.uint64(1))
+            while candidates != _ZERO:
+                low = candidates & (~candidates + _ONE)
                 candidates ^= low
-                r = w * 64 + _bit_index(low)
-                c = rule_record[r, RULE_ICD]
-                if c == 1 and not known:
-                    continue
-                if c == 2 and known:
-                    continue
-                if c == 3:
+                r = w * 64 + trailing_zeros(low)  # the index of the one bit set in `low`
+                needs = rule_record[r, RULE_NEEDS]
+                if facts & needs != needs:
                     continue
                 c = rule_record[r, RULE_MDC]
                 if c != _NONE and c != mdc:
@@ -277,72 +250,40 @@ def _group_range(
                 if c != _NONE and c != dgcat:
                     continue
                 c = rule_record[r, RULE_PDGPROP]
-                if c != _NONE and (c < 0 or not _has_bit(pdgprop, c)):
+                if c != _NONE and (c < 0 or pdgprop[c >> 6] & (_ONE << np.uint64(c & 63)) == _ZERO):
                     continue
                 if cc < rule_record[r, RULE_COMPL]:
                     continue
-                c = rule_record[r, RULE_OR]
-                if c != 0:
-                    if c == 1 and not has1:
-                        continue
-                    if c == 2 and not (has1 or has2):
-                        continue
-                    if c == 3 and has1:
-                        continue
-                    if c == 4 and (has1 or has2):
-                        continue
-                    if c > 4:
-                        continue
                 c = rule_record[r, RULE_PROCPRO]
-                if c != _NONE and (c < 0 or not _has_bit(state, c)):
+                if c != _NONE and (c < 0 or state[c >> 6] & (_ONE << np.uint64(c & 63)) == _ZERO):
                     continue
                 c = rule_record[r, RULE_SECPRO_KIND]
                 if c != 0:
                     b = rule_record[r, RULE_SECPRO]
-                    if c == 1 and (b < 0 or not _has_bit(state, b)):
+                    if c == 1 and (b < 0 or state[b >> 6] & (_ONE << np.uint64(b & 63)) == _ZERO):
                         continue
-                    if c == 2 and _has_bit(state, b):
-                        continue
-                    if c == 3 and not secondary_or1:
-                        continue
-                    if c == 4 and secondary_or1:
+                    if c == 2 and state[b >> 6] & (_ONE << np.uint64(b & 63)) != _ZERO:
                         continue
                 failed = False
                 for slot in range(4):
                     b = rule_record[r, RULE_DGPROP + slot]
                     if b == _NONE:
                         continue
-                    present = b >= 0 and _has_bit(state, b)
+                    present = b >= 0 and state[b >> 6] & (_ONE << np.uint64(b & 63)) != _ZERO
                     if present == (rule_record[r, RULE_DGPROP_NEGATED + slot] != 0):
                         failed = True
                         break
                 if failed:
                     continue
-                if not _limit_holds(rule_record[r, RULE_AGE_OP], rule_record[r, RULE_AGE_OP + 1], age[i], missing):
+                # a rule's age and duration limits (operator 0 none, 1 `<`, 2 `>`); an unknown value meets none
+                op, limit = rule_record[r, RULE_AGE_OP], rule_record[r, RULE_AGE_OP + 1]
+                if op != 0 and (age[i] == missing or not (age[i] < limit if op == 1 else age[i] > limit)):
                     continue
-                c = rule_record[r, RULE_SEX]
-                if c != 0:
-                    if c == 1 and s != 1:
-                        continue
-                    if c == 2 and s != 2:
-                        continue
-                    if c == 3 and (s == 1 or s == 2):
-                        continue
-                    if c > 3:
-                        continue
                 op, limit = rule_record[r, RULE_DURATION_OP], rule_record[r, RULE_DURATION_OP + 1]
-                if not _limit_holds(op, limit, duration[i], missing):
+                if op != 0 and (
+                    duration[i] == missing or not (duration[i] < limit if op == 1 else duration[i] > limit)
+                ):
                     continue
-                c = rule_record[r, RULE_DISCHARGE]
-                if c != 0:
-                    if c == 1 and discharge[i] != 1:
-                        continue
-                    if c == 2 and discharge[i] == 1:
-                        continue
-                    if c == 3 and discharge[i] != 3:
-                        continue
-                    if c > 3:
-                        continue
                 matched = r
                 break
             if matched != _NONE:
