@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def group_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ahead(items: Iterable, depth: int = 1) -> Iterator:
+def _ahead(items: Iterable, depth: int = 1) -> Generator:
     """`items` in order, produced by a thread of their own up to `depth` ahead of the consumer, so
     that memory stays a few batches. An exception there is raised here, as it was raised; closing
     this generator (the consumer's error, Ctrl-C) stops the thread before it returns."""

@@ -10,9 +10,9 @@ Imported only when a text file is read, so grouping Arrow data never compiles th
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numba
 import numpy as np
@@ -429,11 +429,11 @@ class Lines:
         return {row: _PROBLEMS[state] for row, state in zip(rows.tolist(), self.state[rows].tolist(), strict=True)}
 
 
-def open_bytes(path: Path) -> BinaryIO:
+def open_bytes(path: Path) -> io.BufferedIOBase:
     """The file's bytes, gunzipped when it is gzip (by its magic bytes, whatever its suffix)."""
     with path.open("rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")  # type: ignore[return-value]
+    return gzip.GzipFile(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
 
 
 def first_line(path: Path) -> bytes:
@@ -481,9 +481,9 @@ def read_lines(
                 return
 
 
-def _read_into(stream: BinaryIO, out: np.ndarray) -> int:
+def _read_into(stream: io.BufferedIOBase, out: np.ndarray) -> int:
     """Fill `out` from `stream`; fewer bytes only at the end of the stream."""
-    view = memoryview(out)
+    view = out.data
     filled = 0
     while filled < len(out):
         count = stream.readinto(view[filled:])
