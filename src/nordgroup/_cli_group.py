@@ -134,21 +134,24 @@ class _Tally:
     """What the summary reports, counted batch by batch: memory is the distinct DRGs, not the episodes."""
 
     def __init__(self, error_drg_codes: pa.Array):
-        self.error_drg_codes = error_drg_codes
+        self.error_drg_codes = set(error_drg_codes.to_pylist())
         self.episodes = self.errors = self.in_error = 0
         self.flags = dict.fromkeys(FLAG_NAMES, 0)
         self.drgs: Counter = Counter()  # in order of first appearance, which breaks ties in the top DRGs
 
     def add(self, result: pa.Table | pa.RecordBatch) -> None:
+        # one pass over the batch per column, counting its distinct values, and the rest on those
         self.episodes += len(result)
-        rtc = pc.fill_null(result["rtc"], "")
-        self.errors += pc.sum(pc.invert(pc.is_in(rtc, pa.array(OK_RETURN_CODES)))).as_py() or 0
-        self.in_error += pc.sum(pc.is_in(result["drg"], self.error_drg_codes)).as_py() or 0
+        for rtc, count in _counts(result["rtc"]):
+            if rtc not in OK_RETURN_CODES:  # a missing one (null) too
+                self.errors += count
         flags = result["flags"].to_numpy()
         for bit in self.flags:
             self.flags[bit] += int(((flags & bit) != 0).sum())
-        for item in pc.value_counts(result["drg"]).to_pylist():
-            self.drgs[item["values"]] += item["counts"]
+        for drg, count in _counts(result["drg"]):
+            self.drgs[drg] += count
+            if drg in self.error_drg_codes:
+                self.in_error += count
 
     def summary(
         self,
@@ -182,6 +185,12 @@ class _Tally:
         if output:
             lines.append(f"written     {output}")
         return "\n".join(lines)
+
+
+def _counts(column: pa.ChunkedArray | pa.Array) -> Iterator[tuple]:
+    """Each distinct value (null too) and how often it occurs, in order of first appearance."""
+    counted = pc.value_counts(column)
+    return zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)
 
 
 def summary(
