@@ -12,17 +12,21 @@ import io
 import subprocess
 import sys
 import textwrap
+import threading
 
 import hypothesis.strategies as st
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 import nordgroup as ng
+from nordgroup.cli.group import _ahead
 from nordgroup.engine.encode import FLAG_UNREADABLE_LINE
 from nordgroup.episodes import _text
-from nordgroup.episodes.layouts import PROBLEM_COLUMN, ResultWriter, iter_episodes
+from nordgroup.episodes.layouts import PROBLEM_COLUMN, ResultWriter, iter_episodes, to_canonical
 from nordgroup.exceptions import EpisodeFileError
 from tests.conftest import DEMO_TABLES
 
@@ -165,6 +169,136 @@ def test_every_line_is_one_row_in_order_and_chunked_equals_whole(
             assert "not UTF-8" in problems[row]
     for problem in problems:  # a problem names its line
         assert problem is None or problem.startswith("line ")
+
+
+# The scalars of a string: any text, commas and line breaks aside; mostly printable ASCII, which
+# the split reads itself, and now and then what it leaves to `to_canonical` (Unicode spaces,
+# control bytes, letters beyond a-z)
+scalar_text = st.text(st.sampled_from([*"0123456789-+mMfFkKhHeEnNrRx ", "\t", "\x1c", "\u00a0", "ß", "ǆ"]), max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(scalar_text, scalar_text, scalar_text, scalar_text), min_size=1, max_size=12))
+def test_sex_age_discharge_duration_read_from_strings_as_to_canonical_reads_their_text(rows):
+    strings = [",".join([*row, "", "I219"]).encode() for row in rows]
+    ends = np.cumsum([len(string) + 1 for string in strings]) - 1
+    starts = ends - [len(string) for string in strings]
+    columns, _ = _text.split_episode_strings(np.frombuffer(b"\n".join(strings), np.uint8), starts, ends)
+    ids = pa.array([str(i) for i in range(len(rows))])
+    names = ("sex", "age_days", "discharge", "duration_days")
+    read = to_canonical(pa.table({"episode_id": ids, **columns}))
+    as_text = {name: pa.array([row[k] for row in rows]) for k, name in enumerate(names)}
+    reference = to_canonical(pa.table({"episode_id": ids, "diagnoses": columns["diagnoses"], **as_text}))
+    assert read.select(names).equals(reference.select(names))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(st.none() | st.text(" \tEeNnRrHhxß\u00a0", max_size=3), max_size=8), min_size=1, max_size=3
+    )
+)
+def test_discharge_cleaned_per_distinct_value_as_value_by_value(chunks):
+    from nordgroup.episodes import _clean_discharge
+
+    column = pa.chunked_array([pa.array(chunk, pa.string()) for chunk in chunks], pa.string())
+    text = pc.replace_substring_regex(pc.utf8_upper(pc.utf8_trim_whitespace(column)), "^H$", "N")
+    expected = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    cleaned = _clean_discharge(column)
+    assert cleaned.type == pa.string()
+    assert cleaned.to_pylist() == expected.to_pylist()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading, grouping and writing in threads of their own (`nordgroup group`)
+
+
+def _ahead_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "nordgroup-ahead"]
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_items_made_ahead_come_in_order_every_one(depth):
+    assert list(_ahead(iter(range(1000)), depth)) == list(range(1000))
+    assert list(_ahead(_ahead(iter(range(100))), depth)) == list(range(100))  # as `nordgroup group` nests them
+    assert list(_ahead(iter([]), depth)) == []
+    assert _ahead_threads() == []
+
+
+def test_an_error_where_items_are_made_is_raised_where_they_are_used():
+    def reader():
+        yield from range(3)
+        raise EpisodeFileError("unreadable (a field Arrow cannot parse)", path="cases.csv", line=7)
+
+    received = []
+    with pytest.raises(EpisodeFileError, match=r"cases\.csv, line 7: unreadable"):
+        for item in _ahead(_ahead(reader())):
+            received.append(item)
+    assert received == [0, 1, 2]
+    assert _ahead_threads() == []
+
+
+def test_a_consumer_that_stops_stops_the_thread_and_closes_the_source():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            yield from iter(int, 1)
+        finally:
+            closed.set()
+
+    items = _ahead(_ahead(endless()))
+    assert [next(items) for _ in range(5)] == [0] * 5
+    items.close()  # what an error or Ctrl-C in the writing loop does
+    assert closed.is_set()
+    assert _ahead_threads() == []
+
+
+def test_group_command_in_threads_writes_what_grouping_the_whole_gives(tmp_path, monkeypatch, demo_grouper):
+    from nordgroup import cli
+
+    lines = [
+        _nor_string({**_plain(), "sex": str(i % 2 + 1), "diagnoses": [dx]})
+        for i, dx in enumerate(["I219", "J189", "E119", "S7210"] * 300)
+    ]
+    lines[17] = "\xff junk"
+    source = tmp_path / "cases.txt"
+    source.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    output = tmp_path / "groups.parquet"
+    monkeypatch.setattr("nordgroup._cli_group._CHUNK", 50)  # 24 batches through the threads
+    assert cli.main(["group", "--tables", str(DEMO_TABLES), str(source), str(output), "--quiet"]) == 0
+    whole = demo_grouper.group(ng.read_episodes(source, layout="nor-string"))
+    written = pq.read_table(output)
+    assert written["episode_id"].to_pylist() == [str(row) for row in range(1, len(lines) + 1)]
+    assert written.select(whole.column_names).to_pylist() == whole.to_pylist()  # `notes` dictionaries differ
+    assert [p.name for p in tmp_path.iterdir()] == sorted(["cases.txt", "groups.parquet"])
+    assert _ahead_threads() == []
+
+
+def test_group_command_reader_failing_midway_says_why_and_writes_nothing(tmp_path, monkeypatch, synthetic, capsys):
+    from nordgroup import cli, episodes
+
+    source = tmp_path / "episodes.parquet"
+    ng.write_table(synthetic, source)
+    output = tmp_path / "groups.parquet"
+
+    def failing(*args, **options):
+        reader = episodes.iter_episodes(*args, **options)
+
+        def batches():
+            for index, batch in enumerate(reader):
+                if index == 2:
+                    raise EpisodeFileError("unreadable (disk error)", path=str(source), line=2001)
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    monkeypatch.setattr("nordgroup._cli_group._CHUNK", 1000)
+    monkeypatch.setattr("nordgroup._cli_group.iter_episodes", failing)
+    assert cli.main(["group", "--tables", str(DEMO_TABLES), str(source), str(output), "--quiet"]) == 2
+    assert "line 2001: unreadable (disk error)" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["episodes.parquet"]
+    assert _ahead_threads() == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import queue
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pyarrow as pa
@@ -54,17 +57,65 @@ def group_command(args: argparse.Namespace) -> int:
     grouper = Grouper(tables_of(args))
     preparation = grouper.prepare()
     episodes = iter_episodes(args.input, layout=guess_layout(args.input, args.layout), batch_size=_CHUNK)
-    results = grouper.group_batches(_progress(episodes, args.quiet))
-    first = next(results, None)
-    if first is None:  # an empty input still gets an empty output with the result columns
-        first = grouper.group(episodes.schema.empty_table())
-    tally = _Tally(pa.array(sorted(error_drgs(grouper.tables))))  # counts, whatever the number of episodes
-    with ResultWriter(args.output, first.schema) as writer:
-        for result in itertools.chain([first], results):
-            writer.write(result)
-            tally.add(result)
+    # reading, grouping and writing overlap, each a batch apart: the text passes, the kernel and
+    # Arrow's compute functions release the GIL; writing stays here, where the with block is
+    with closing(_ahead(grouper.group_batches(_ahead(_progress(episodes, args.quiet))))) as results:
+        first = next(results, None)
+        if first is None:  # an empty input still gets an empty output with the result columns
+            first = grouper.group(episodes.schema.empty_table())
+        tally = _Tally(pa.array(sorted(error_drgs(grouper.tables))))  # counts, whatever the number of episodes
+        with ResultWriter(args.output, first.schema) as writer:
+            for result in itertools.chain([first], results):
+                writer.write(result)
+                tally.add(result)
     print(tally.summary(grouper.tables, time.perf_counter() - started, args.output, preparation))
     return 0
+
+
+def _ahead(items: Iterable, depth: int = 1) -> Generator:
+    """`items` in order, produced by a thread of their own up to `depth` ahead of the consumer, so
+    that memory stays a few batches. An exception there is raised here, as it was raised; closing
+    this generator (the consumer's error, Ctrl-C) stops the thread before it returns."""
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def hand_over(item: tuple) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                hand_over((True, item))
+                if stop.is_set():
+                    break
+            else:
+                hand_over((False, None))
+        except BaseException as error:  # every one, Ctrl-C's too, is the consumer's
+            hand_over((False, error))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()  # an inner `_ahead` stops its own thread in turn
+
+    thread = threading.Thread(target=produce, name="nordgroup-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = ready.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _progress(batches: pa.RecordBatchReader, quiet: bool) -> Iterator[pa.RecordBatch]:
@@ -83,21 +134,24 @@ class _Tally:
     """What the summary reports, counted batch by batch: memory is the distinct DRGs, not the episodes."""
 
     def __init__(self, error_drg_codes: pa.Array):
-        self.error_drg_codes = error_drg_codes
+        self.error_drg_codes = set(error_drg_codes.to_pylist())
         self.episodes = self.errors = self.in_error = 0
         self.flags = dict.fromkeys(FLAG_NAMES, 0)
         self.drgs: Counter = Counter()  # in order of first appearance, which breaks ties in the top DRGs
 
     def add(self, result: pa.Table | pa.RecordBatch) -> None:
+        # one pass over the batch per column, counting its distinct values, and the rest on those
         self.episodes += len(result)
-        rtc = pc.fill_null(result["rtc"], "")
-        self.errors += pc.sum(pc.invert(pc.is_in(rtc, pa.array(OK_RETURN_CODES)))).as_py() or 0
-        self.in_error += pc.sum(pc.is_in(result["drg"], self.error_drg_codes)).as_py() or 0
+        for rtc, count in _counts(result["rtc"]):
+            if rtc not in OK_RETURN_CODES:  # a missing one (null) too
+                self.errors += count
         flags = result["flags"].to_numpy()
         for bit in self.flags:
             self.flags[bit] += int(((flags & bit) != 0).sum())
-        for item in pc.value_counts(result["drg"]).to_pylist():
-            self.drgs[item["values"]] += item["counts"]
+        for drg, count in _counts(result["drg"]):
+            self.drgs[drg] += count
+            if drg in self.error_drg_codes:
+                self.in_error += count
 
     def summary(
         self,
@@ -131,6 +185,12 @@ class _Tally:
         if output:
             lines.append(f"written     {output}")
         return "\n".join(lines)
+
+
+def _counts(column: pa.ChunkedArray | pa.Array) -> Iterator[tuple]:
+    """Each distinct value (null too) and how often it occurs, in order of first appearance."""
+    counted = pc.value_counts(column)
+    return zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)
 
 
 def summary(

@@ -10,9 +10,9 @@ Imported only when a text file is read, so grouping Arrow data never compiles th
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numba
 import numpy as np
@@ -217,6 +217,8 @@ def _split(data, starts, ends):
         field = 0
         position = starts[row]
         end = ends[row]
+        while end > position and data[end - 1] == 44:  # trailing empty fields hold nothing to read
+            end -= 1
         dagger_start, dagger_end = 0, 0
         principal_missing = False  # the first pair was empty: written as "" once a later pair has a code
         while position <= end:
@@ -288,15 +290,64 @@ def _strings(data: np.ndarray, offsets: np.ndarray, used: int) -> pa.Array:
     )
 
 
+@_jit
+def _printable(data: np.ndarray) -> bool:
+    """Every byte printable ASCII other than a space: nothing to trim or case-fold but a-z."""
+    odd = np.uint8(0)
+    for position in range(len(data)):  # vectorised, no early exit
+        odd |= np.uint8((data[position] < np.uint8(33)) | (data[position] > np.uint8(126)))
+    return odd == 0
+
+
+@_jit
+def _discharge_codes(data: np.ndarray, offsets: np.ndarray):
+    """Printable discharge values as `to_canonical` cleans them: upper case, `H` (home) as `N`;
+    the same lengths, so the same offsets. Valid unless empty."""
+    out = np.empty(len(data), np.uint8)
+    for position in range(len(data)):
+        byte = data[position]
+        out[position] = byte - 32 if 97 <= byte <= 122 else byte
+    n = len(offsets) - 1
+    valid = np.empty(n, np.bool_)
+    for row in range(n):
+        first, last = offsets[row], offsets[row + 1]
+        valid[row] = last > first
+        if last == first + 1 and out[first] == 72:
+            out[first] = 78
+    return out, valid
+
+
+def _typed_scalars(scalar_bytes: np.ndarray, scalar_offsets: np.ndarray, scalar_at: np.ndarray) -> list[pa.Array]:
+    """Sex, age, discharge and duration in their canonical types, read as `to_canonical` reads
+    their text, for values that are printable ASCII (which leaves no Unicode space to trim and
+    no letter but a-z to upper-case); an empty list when some value is not, for `to_canonical`."""
+    values = [scalar_bytes[k, : int(scalar_at[k])] for k in range(4)]
+    if not all(_printable(data) for data in values):
+        return []
+    n = scalar_offsets.shape[1] - 1
+    columns = []
+    for k, type_ in ((0, pa.int8()), (1, pa.int32()), (3, pa.int32())):
+        limits = np.iinfo(type_.to_pandas_dtype())
+        number, valid = parse_integers(values[k], scalar_offsets[k], int(limits.min), int(limits.max), k == 0)
+        columns.append(pa.array(number.astype(type_.to_pandas_dtype()), type_, mask=~valid))
+    codes, valid = _discharge_codes(values[2], scalar_offsets[2])
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    discharge = pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer(scalar_offsets[2]), pa.py_buffer(codes)])
+    return [columns[0], columns[1], discharge, columns[2]]
+
+
 def split_episode_strings(
     data: np.ndarray, starts: np.ndarray, ends: np.ndarray
 ) -> tuple[dict[str, pa.Array], np.ndarray]:
     """The canonical columns of the episode strings at `data[starts[i]:ends[i]]` (sex, age,
-    discharge and duration as text), and per string how many non-blank values follow its 165
-    fields (they have no meaning in the layout; the caller flags them)."""
+    discharge and duration in their canonical types when every value is plain ASCII, else as
+    text for `to_canonical`), and per string how many non-blank values follow its 165 fields
+    (they have no meaning in the layout; the caller flags them)."""
     (scalar_bytes, scalar_offsets, scalar_at, dx_bytes, dx_offsets, dx_lists,
      proc_bytes, proc_offsets, proc_lists, beyond) = _split(data, starts, ends)  # fmt: skip
-    scalars = [_strings(scalar_bytes[k], scalar_offsets[k], int(scalar_at[k])) for k in range(4)]
+    scalars = _typed_scalars(scalar_bytes, scalar_offsets, scalar_at) or [
+        _strings(scalar_bytes[k], scalar_offsets[k], int(scalar_at[k])) for k in range(4)
+    ]
     diagnoses = _strings(dx_bytes, dx_offsets, int(dx_offsets[-1]))
     procedures = _strings(proc_bytes, proc_offsets, int(proc_offsets[-1]))
     columns = {
@@ -314,14 +365,14 @@ def split_episode_strings(
 def parse_integers(data: np.ndarray, offsets: np.ndarray, low: int, high: int, letters: bool):
     """Per value `data[offsets[i]:offsets[i + 1]]`: the whole number it writes (`-?[0-9]{1,9}`,
     nothing else) and whether it is one within `low..high`; with `letters`, `M` is 1 and `F` or
-    `K` is 2 (the national letters of sex). The regular expression, without its per-value cost."""
+    `K` is 2 (the national letters of sex, in either case). The regular expression, without its per-value cost."""
     n = len(offsets) - 1
     values = np.zeros(n, np.int64)
     valid = np.zeros(n, np.bool_)
     for row in range(n):
         first, last = offsets[row], offsets[row + 1]
-        if letters and last == first + 1 and data[first] in (77, 70, 75):
-            values[row] = 1 if data[first] == 77 else 2
+        if letters and last == first + 1 and data[first] in (77, 70, 75, 109, 102, 107):  # M F K, m f k
+            values[row] = 1 if data[first] == 77 or data[first] == 109 else 2
             valid[row] = low <= values[row] <= high
             continue
         negative = last > first and data[first] == 45
@@ -378,11 +429,11 @@ class Lines:
         return {row: _PROBLEMS[state] for row, state in zip(rows.tolist(), self.state[rows].tolist(), strict=True)}
 
 
-def open_bytes(path: Path) -> BinaryIO:
+def open_bytes(path: Path) -> io.BufferedIOBase:
     """The file's bytes, gunzipped when it is gzip (by its magic bytes, whatever its suffix)."""
     with path.open("rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")  # type: ignore[return-value]
+    return gzip.GzipFile(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
 
 
 def first_line(path: Path) -> bytes:
@@ -400,22 +451,22 @@ def read_lines(
     block_bytes = max(MIN_BLOCK_BYTES, min(batch_size * BYTES_PER_ROW, _MAX_BLOCK_BYTES))
     quote_byte = quote[0] if quote else -1
     line_base = 0  # lines of the file before this block
-    rest = b""
+    rest = np.zeros(0, np.uint8)
     with open_bytes(path) as stream:
         at_start = True
         while True:
-            chunk = stream.read(block_bytes)
-            final = not chunk
-            buffer = rest + chunk
+            # blocks from Arrow's memory pool, which reuses the pages of the blocks before: fresh
+            # pages for every block cost more (in page faults) than reading the bytes into them
+            buffer = np.frombuffer(pa.allocate_buffer(len(rest) + block_bytes), np.uint8)
+            buffer[: len(rest)] = rest
+            filled = len(rest) + _read_into(stream, buffer[len(rest) :])
+            final = filled < len(buffer)
+            data = buffer[:filled]
             if at_start:
-                buffer = buffer.removeprefix(b"\xef\xbb\xbf")
-                if len(buffer) < 3 and not final:
-                    rest = buffer
-                    continue
+                data = data[3:] if data[:3].tobytes() == b"\xef\xbb\xbf" else data
                 at_start = False
-            data = np.frombuffer(buffer, np.uint8)
             starts, ends, fields, state, used = scan_lines(data, final, delimiter[0], quote_byte)
-            rest = buffer[used:]
+            rest = data[used:]
             numbers = np.arange(line_base + 1, line_base + len(starts) + 1)
             line_base += len(starts)
             keep = state != BLANK
@@ -428,3 +479,15 @@ def read_lines(
                 yield Lines(data, starts[part], ends[part], fields[part], state[part], numbers[part])
             if final:
                 return
+
+
+def _read_into(stream: io.BufferedIOBase, out: np.ndarray) -> int:
+    """Fill `out` from `stream`; fewer bytes only at the end of the stream."""
+    view = out.data
+    filled = 0
+    while filled < len(out):
+        count = stream.readinto(view[filled:])
+        if not count:
+            break
+        filled += count
+    return filled

@@ -289,9 +289,16 @@ def _join_list(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _clean_discharge(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    text = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(column, pa.string())))
-    text = pc.replace_substring_regex(text, "^H$", "N")
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    # cleaned once per distinct value, of which a file has a handful: a clean column (a canonical
+    # batch, as the grouper gets it) comes back as it is
+    text = pc.cast(column, pa.string())
+    values = pc.unique(text)
+    cleaned = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+    cleaned = pc.replace_substring_regex(cleaned, "^H$", "N")
+    cleaned = pc.if_else(pc.equal(cleaned, ""), pa.scalar(None, pa.string()), cleaned)
+    if cleaned.equals(values):
+        return text
+    return pc.take(cleaned, pc.index_in(text, values))
 
 
 def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedArray:
