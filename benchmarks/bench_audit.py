@@ -17,8 +17,8 @@ from pathlib import Path
 from nordgroup import Grouper, load_tables
 from nordgroup.episodes.synth import synthesize
 from nordgroup.review.findings import audit, drg_points
-from nordgroup.review.indicators import indicators
 from nordgroup.review.sample import review_sample
+from nordgroup.review.unit_indicators import indicators
 
 TABLES = Path(__file__).resolve().parents[2] / "shared" / "norddrg" / "nor" / "DefinitionData_NOR_2017_PR1aN.zip"
 

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from nordgroup import Grouper, load_tables
 from nordgroup.episodes.synth import synthesize
 from nordgroup.money.weights import DrgWeight, WeightTable
-from nordgroup.review.sensitivity import sensitivity
+from nordgroup.review.code_sensitivity import sensitivity
 
 TABLES = Path(__file__).resolve().parents[2] / "shared" / "norddrg" / "nor" / "DefinitionData_NOR_2017_PR1aN.zip"
 

@@ -17,10 +17,10 @@ from nordgroup.episodes.layouts import episodes_from_records
 from nordgroup.episodes.synth import synthesize
 from nordgroup.review.blocklist import BlockListError, default_block_list, load_block_list
 from nordgroup.review.findings import audit, drg_points
-from nordgroup.review.indicators import indicators
 from nordgroup.review.kinds import FINDING_SCHEMA, error_drgs
 from nordgroup.review.report import audit_report
 from nordgroup.review.sample import review_sample
+from nordgroup.review.unit_indicators import indicators
 from nordgroup.tables.model import DiagnosisProperties
 
 from .conftest import DEMO_TABLES

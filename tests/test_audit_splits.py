@@ -19,8 +19,8 @@ from nordgroup.episodes.layouts import write_table
 from nordgroup.episodes.synth import synthesize
 from nordgroup.money.weights import load_weights
 from nordgroup.review.findings import audit
-from nordgroup.review.indicators import indicators
 from nordgroup.review.report import audit_report
+from nordgroup.review.unit_indicators import indicators
 from nordgroup.tables.load import load_tables
 
 from .conftest import DEMO_TABLES

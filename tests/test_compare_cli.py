@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 from nordgroup import Grouper, load_tables, write_table
 from nordgroup.cli.grammar import main
 from nordgroup.episodes.synth import synthesize
+from nordgroup.review.code_sensitivity import sensitivity
 from nordgroup.review.comparison import compare
-from nordgroup.review.sensitivity import sensitivity
 from tests.conftest import DEMO_TABLES
 from tests.test_compare import _ai_coding
 

@@ -30,7 +30,9 @@ def test_public_functions_stay_functions_after_every_module_is_imported():
         "for info in pkgutil.walk_packages(nordgroup.__path__, 'nordgroup.'):\n"
         "    if not info.name.endswith('__main__'):\n"
         "        importlib.import_module(info.name)\n"
-        "print(all(callable(getattr(nordgroup, name)) for name in ('audit', 'simulate', 'compare', 'sensitivity')))\n"
+        "import nordgroup.review as review\n"
+        "print(all(callable(getattr(nordgroup, name)) for name in ('audit', 'simulate', 'compare', 'sensitivity'))\n"
+        "      and all(callable(getattr(review, name)) for name in ('indicators', 'sensitivity', 'audit_report')))\n"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "True"

@@ -15,7 +15,7 @@ from nordgroup.episodes.synth import synthesize
 from nordgroup.money.financing import Financing
 from nordgroup.money.pricing import group_and_price
 from nordgroup.money.weights import load_weights
-from nordgroup.review.sensitivity import SENSITIVITY_SCHEMA, carried_by_one_code, sensitivity
+from nordgroup.review.code_sensitivity import SENSITIVITY_SCHEMA, carried_by_one_code, sensitivity
 from tests import strategies
 from tests.conftest import DEMO_TABLES
 

@@ -199,7 +199,7 @@ def test_sex_age_discharge_duration_read_from_strings_as_to_canonical_reads_thei
     )
 )
 def test_discharge_cleaned_per_distinct_value_as_value_by_value(chunks):
-    from nordgroup.episodes import _clean_discharge
+    from nordgroup.episodes.layouts import _clean_discharge
 
     column = pa.chunked_array([pa.array(chunk, pa.string()) for chunk in chunks], pa.string())
     text = pc.replace_substring_regex(pc.utf8_upper(pc.utf8_trim_whitespace(column)), "^H$", "N")
@@ -265,7 +265,7 @@ def test_group_command_in_threads_writes_what_grouping_the_whole_gives(tmp_path,
     source = tmp_path / "cases.txt"
     source.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
     output = tmp_path / "groups.parquet"
-    monkeypatch.setattr("nordgroup._cli_group._CHUNK", 50)  # 24 batches through the threads
+    monkeypatch.setattr("nordgroup.cli.group._CHUNK", 50)  # 24 batches through the threads
     assert cli.main(["group", "--tables", str(DEMO_TABLES), str(source), str(output), "--quiet"]) == 0
     whole = demo_grouper.group(ng.read_episodes(source, layout="nor-string"))
     written = pq.read_table(output)
@@ -293,8 +293,8 @@ def test_group_command_reader_failing_midway_says_why_and_writes_nothing(tmp_pat
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
-    monkeypatch.setattr("nordgroup._cli_group._CHUNK", 1000)
-    monkeypatch.setattr("nordgroup._cli_group.iter_episodes", failing)
+    monkeypatch.setattr("nordgroup.cli.group._CHUNK", 1000)
+    monkeypatch.setattr("nordgroup.cli.group.iter_episodes", failing)
     assert cli.main(["group", "--tables", str(DEMO_TABLES), str(source), str(output), "--quiet"]) == 2
     assert "line 2001: unreadable (disk error)" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["episodes.parquet"]

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     from nordgroup.money.scenario import Scenario, load_scenario
     from nordgroup.money.simulation import Baseline, simulate
     from nordgroup.money.weights import load_weights
+    from nordgroup.review.code_sensitivity import sensitivity
     from nordgroup.review.comparison import Comparison, compare
     from nordgroup.review.findings import audit
-    from nordgroup.review.sensitivity import sensitivity
     from nordgroup.tables import DrgTables, load_tables
 
 __all__ = [
@@ -91,7 +91,7 @@ __getattr__, __dir__ = lazy_exports(
         "NordgroupError": "nordgroup.exceptions",
         "read_episodes": "nordgroup.episodes.layouts",
         "Scenario": "nordgroup.money.scenario",
-        "sensitivity": "nordgroup.review.sensitivity",
+        "sensitivity": "nordgroup.review.code_sensitivity",
         "simulate": "nordgroup.money.simulation",
         "TableFormatError": "nordgroup.exceptions",
         "write_table": "nordgroup.episodes.layouts",

@@ -25,9 +25,9 @@ from nordgroup.money.weights import load_weights, parse_weight_columns
 from nordgroup.review._columns import unit_columns
 from nordgroup.review.blocklist import layered_block_list
 from nordgroup.review.findings import audit, drg_points
-from nordgroup.review.indicators import indicators
 from nordgroup.review.report import audit_report
 from nordgroup.review.sample import SampleSizeWarning, review_sample
+from nordgroup.review.unit_indicators import indicators
 
 __all__ = ["audit_command", "corrections_command"]
 
@@ -83,7 +83,7 @@ def audit_command(args: argparse.Namespace) -> int:
         _write(indicators(episodes, grouped, findings, **split), args.indicators_out)
     risk = None
     if args.sensitivity:
-        from nordgroup.review.sensitivity import carried_by_one_code, sensitivity
+        from nordgroup.review.code_sensitivity import carried_by_one_code, sensitivity
 
         changes = sensitivity(episodes, grouper, weights=weights, progress=True)
         write_table(changes, args.sensitivity)

@@ -1,9 +1,9 @@
 """Reviewing coding: findings, indicators, the review sample and worklist, block lists, and comparing codings.
 
 `findings` runs the `audit` (its kinds in `kinds`, the code-level ones in `_code_findings`);
-`indicators` counts per unit; `sample` draws the review sample and `worklist` carries it to the
+`unit_indicators` counts per unit; `sample` draws the review sample and `worklist` carries it to the
 reviewers and back; `report` is the audit's HTML; `blocklist` the block lists; `comparison` two
-codings of the same episodes; `sensitivity` which codes carry a DRG.
+codings of the same episodes; `code_sensitivity` which codes carry a DRG.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ if TYPE_CHECKING:
         layered_block_list,
         load_block_list,
     )
+    from nordgroup.review.code_sensitivity import CHANGES, SENSITIVITY_SCHEMA, carried_by_one_code, sensitivity
     from nordgroup.review.comparison import DEFAULT_BY, Comparison, compare
     from nordgroup.review.comparison_report import compare_report
     from nordgroup.review.findings import audit, drg_points
-    from nordgroup.review.indicators import indicators
     from nordgroup.review.kinds import FINDING_KINDS, FINDING_SCHEMA, error_drgs
     from nordgroup.review.report import audit_report
     from nordgroup.review.sample import STRATUM_NAMES, SampleSizeWarning, review_sample
-    from nordgroup.review.sensitivity import CHANGES, SENSITIVITY_SCHEMA, carried_by_one_code, sensitivity
+    from nordgroup.review.unit_indicators import indicators
     from nordgroup.review.worklist import VERDICTS, Review, WorklistError, read_worklist, write_worklist, write_xlsx
 
 __all__ = [
@@ -76,8 +76,8 @@ __getattr__, __dir__ = lazy_exports(
         "BlockEntry": "nordgroup.review.blocklist",
         "BlockList": "nordgroup.review.blocklist",
         "BlockListError": "nordgroup.review.blocklist",
-        "carried_by_one_code": "nordgroup.review.sensitivity",
-        "CHANGES": "nordgroup.review.sensitivity",
+        "carried_by_one_code": "nordgroup.review.code_sensitivity",
+        "CHANGES": "nordgroup.review.code_sensitivity",
         "compare": "nordgroup.review.comparison",
         "compare_report": "nordgroup.review.comparison_report",
         "Comparison": "nordgroup.review.comparison",
@@ -88,7 +88,7 @@ __getattr__, __dir__ = lazy_exports(
         "FINDING_KINDS": "nordgroup.review.kinds",
         "FINDING_SCHEMA": "nordgroup.review.kinds",
         "icd10_chapter": "nordgroup.review._agreement",
-        "indicators": "nordgroup.review.indicators",
+        "indicators": "nordgroup.review.unit_indicators",
         "layered_block_list": "nordgroup.review.blocklist",
         "load_block_list": "nordgroup.review.blocklist",
         "METRICS": "nordgroup.review._agreement",
@@ -97,8 +97,8 @@ __getattr__, __dir__ = lazy_exports(
         "Review": "nordgroup.review.worklist",
         "review_sample": "nordgroup.review.sample",
         "SampleSizeWarning": "nordgroup.review.sample",
-        "sensitivity": "nordgroup.review.sensitivity",
-        "SENSITIVITY_SCHEMA": "nordgroup.review.sensitivity",
+        "sensitivity": "nordgroup.review.code_sensitivity",
+        "SENSITIVITY_SCHEMA": "nordgroup.review.code_sensitivity",
         "STRATUM_NAMES": "nordgroup.review.sample",
         "TOO_FEW": "nordgroup.review._agreement",
         "VERDICTS": "nordgroup.review.worklist",

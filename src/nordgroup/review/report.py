@@ -40,8 +40,8 @@ def audit_report(
     columns (administration × coder): the splits are their combinations. `period` cuts a date
     period column (week, month, quarter, year). `demo_weights` labels every points figure DEMO;
     `release` names the tables in the introduction."""
-    from nordgroup.review.indicators import indicators
     from nordgroup.review.kinds import FINDING_KINDS  # audit imports this module
+    from nordgroup.review.unit_indicators import indicators
 
     names = unit_columns(unit_column)
     per_unit = indicators(episodes, grouped, findings, unit_column=names or None, period_column=None, period=period)
@@ -125,7 +125,7 @@ def audit_report(
 
 def _trends(episodes, grouped, findings, names: list[str], period_column: str, period: str | None) -> str:
     """One small chart of the indicator shares over time per unit (or combination of split columns)."""
-    from nordgroup.review.indicators import indicators
+    from nordgroup.review.unit_indicators import indicators
 
     table = indicators(
         episodes, grouped, findings, unit_column=names, period_column=period_column, care_type=False, period=period
