@@ -10,6 +10,10 @@ Sets of rules are bitsets over the rule rows (bit `r & 63` of word `r >> 6`). Th
 skip, without reading them, the rules an episode cannot meet: see `_signatures`, `_keys` and
 `_limit_bands`. Per-code sets are stored sparse (`SparseRows`), since most codes carry one or
 two values.
+
+Over 500 lines on purpose: `_compile` is one pass whose steps share the vocabularies and the row
+numbering, and the record layouts (`KEY_*`, `RULE_*`) must sit beside the code that fills them;
+split, a reader would have to hold two files open to check one field.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ The canonical layout (one row per episode; any further columns are passed throug
 
 A pair is written `E830 F028` (dagger first) or with marks in any order (`F02.8*E83.0†`); an
 empty first element means "no principal diagnosis".
+
+Over 500 lines on purpose: each layout's reader and the schema it must reach are read together;
+the byte-level parsing lives in `_text`, dataframes in `dataframes`.
 """
 
 from __future__ import annotations
